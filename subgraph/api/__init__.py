@@ -1,0 +1,1 @@
+"""The GraphQL adapter: Strawberry types, loaders and roots that translate to the use cases."""

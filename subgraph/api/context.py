@@ -1,0 +1,83 @@
+"""The per-request GraphQL context: who is calling (resolved lazily) and this request's loaders."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from piccolo.engine.base import Engine
+from strawberry.litestar import BaseContext
+
+from subgraph.api.errors import Unauthenticated
+from subgraph.api.loaders import Loaders
+from subgraph.auth import AuthenticationFailed, TokenVerifier
+from subgraph.domain.access import Principal
+from subgraph.persistence.unit_of_work import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the app factory wires once and every request shares."""
+
+    engine: Engine
+    verifier: TokenVerifier
+
+
+class Caller:
+    """The request's credentials, verified on first use and remembered for the request.
+
+    The context is built for every request, GraphiQL's GET included, so it must not demand a
+    token itself: the fields that read or change orders ask for the principal.
+    """
+
+    def __init__(self, verifier: TokenVerifier, authorization: str | None) -> None:
+        self._verifier = verifier
+        self._authorization = authorization
+        self._principal: Principal | None = None
+
+    async def principal(self) -> Principal:
+        if self._principal is None:
+            try:
+                self._principal = await self._verifier.verify_header(self._authorization)
+            except AuthenticationFailed as error:
+                raise Unauthenticated(str(error)) from None
+        return self._principal
+
+
+PrincipalGetter = Callable[[], Awaitable[Principal]]
+
+
+class RequestContext(BaseContext, kw_only=True):
+    """Strawberry's context for one request."""
+
+    request_id: str
+    caller: Caller
+    uow: UnitOfWork
+    loaders: Loaders
+
+
+def request_id_from(request: Request[Any, Any, Any]) -> str:
+    """The caller's X-Request-Id when it looks sane, else a new one."""
+    given = request.headers.get("x-request-id", "")
+    if 0 < len(given) <= 64 and given.replace("-", "").isalnum():
+        return given
+    return uuid.uuid4().hex
+
+
+def make_context_getter(
+    services: Services,
+) -> Callable[[Request[Any, Any, Any]], Awaitable[RequestContext]]:
+    async def get_context(request: Request[Any, Any, Any]) -> RequestContext:
+        caller = Caller(services.verifier, request.headers.get("authorization"))
+        uow = UnitOfWork(services.engine)
+        return RequestContext(
+            request_id=request_id_from(request),
+            caller=caller,
+            uow=uow,
+            loaders=Loaders(uow=uow, principal=caller.principal),
+        )
+
+    return get_context

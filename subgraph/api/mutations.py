@@ -1,0 +1,130 @@
+"""The Mutation root: domain outcomes become payloads, access refusals FORBIDDEN errors."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import strawberry
+
+from subgraph import service
+from subgraph.api.errors import Forbidden
+from subgraph.api.info import Info
+from subgraph.api.types import OrderType
+from subgraph.domain.errors import AccessDenied, DomainError
+from subgraph.domain.order import Order
+
+T = TypeVar("T")
+
+
+@strawberry.type(description="The outcome of placeOrder.")
+class PlaceOrderPayload:
+    success: bool
+    message: str
+    order: OrderType | None = None
+
+
+@strawberry.type(description="The outcome of updateOrder or cancelOrder.")
+class UpdateOrderPayload:
+    success: bool
+    message: str
+    order: OrderType | None = None
+
+
+@strawberry.type(description="The outcome of deleteOrder.")
+class DeleteOrderPayload:
+    success: bool
+    message: str
+
+
+async def _attempt(action: Callable[[], Awaitable[T]]) -> T | DomainError:
+    """Run a use case; a domain refusal is returned as a value, an access refusal raised."""
+    try:
+        return await action()
+    except DomainError as error:
+        return error
+    except AccessDenied as error:
+        raise Forbidden(str(error)) from None
+
+
+def _order_payload(
+    payload: type[PlaceOrderPayload] | type[UpdateOrderPayload],
+    outcome: Order | DomainError,
+    message: str,
+) -> PlaceOrderPayload | UpdateOrderPayload:
+    if isinstance(outcome, DomainError):
+        return payload(success=False, message=str(outcome))
+    return payload(success=True, message=message, order=OrderType.from_domain(outcome))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.federation.field(
+        description="Place an order. A retry with the same idempotencyKey returns the first order.",
+        authenticated=True,
+    )
+    async def place_order(
+        self,
+        info: Info,
+        user_id: strawberry.ID,
+        product_id: strawberry.ID,
+        quantity: int,
+        idempotency_key: str | None = None,
+    ) -> PlaceOrderPayload:
+        principal = await info.context.caller.principal()
+        outcome = await _attempt(
+            lambda: service.place_order(
+                uow=info.context.uow,
+                principal=principal,
+                user_id=str(user_id),
+                product_id=str(product_id),
+                quantity=quantity,
+                idempotency_key=idempotency_key,
+            )
+        )
+        return _order_payload(PlaceOrderPayload, outcome, "Order placed successfully")  # type: ignore[return-value]
+
+    @strawberry.federation.field(
+        description='Change status ("Shipped", "SHIPPED", "shipped" alike) and/or quantity.',
+        authenticated=True,
+    )
+    async def update_order(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        status: str | None = None,
+        quantity: int | None = None,
+    ) -> UpdateOrderPayload:
+        principal = await info.context.caller.principal()
+        outcome = await _attempt(
+            lambda: service.update_order(
+                uow=info.context.uow,
+                principal=principal,
+                order_id=str(id),
+                status=status,
+                quantity=quantity,
+            )
+        )
+        return _order_payload(UpdateOrderPayload, outcome, "Order updated successfully")  # type: ignore[return-value]
+
+    @strawberry.federation.field(description="Cancel an order.", authenticated=True)
+    async def cancel_order(self, info: Info, id: strawberry.ID) -> UpdateOrderPayload:
+        principal = await info.context.caller.principal()
+        outcome = await _attempt(
+            lambda: service.cancel_order(
+                uow=info.context.uow, principal=principal, order_id=str(id)
+            )
+        )
+        return _order_payload(UpdateOrderPayload, outcome, "Order cancelled successfully")  # type: ignore[return-value]
+
+    @strawberry.federation.field(description="Delete an order (admins only).", authenticated=True)
+    async def delete_order(self, info: Info, id: strawberry.ID) -> DeleteOrderPayload:
+        principal = await info.context.caller.principal()
+        outcome = await _attempt(
+            lambda: service.delete_order(
+                uow=info.context.uow, principal=principal, order_id=str(id)
+            )
+        )
+        if isinstance(outcome, DomainError):
+            return DeleteOrderPayload(success=False, message=str(outcome))
+        return DeleteOrderPayload(success=True, message="Order deleted successfully")

@@ -1,0 +1,98 @@
+"""The `orders-subgraph` console script: serve, migrate, schema, token."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from subgraph.persistence.migrate import migrate, use_package_conf
+from subgraph.settings import get_settings
+
+DEFAULT_PORT = 5000  # the seed service's port, so existing clients and bookmarks keep working
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if not args.no_migrate:
+        asyncio.run(migrate())
+    uvicorn.run(
+        "subgraph.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=get_settings().log_level.lower(),
+        server_header=False,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    asyncio.run(migrate())
+    print("database is at the latest schema")
+    return 0
+
+
+def _schema(_: argparse.Namespace) -> int:
+    from subgraph.api.schema import build_schema
+
+    sys.stdout.write(build_schema(get_settings()).as_str() + "\n")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from subgraph.auth import issue_token
+
+    print(issue_token(get_settings(), subject=args.sub, roles=args.role, ttl_seconds=args.ttl))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orders-subgraph", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the GraphQL subgraph over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes")
+    serve.add_argument(
+        "--no-migrate", action="store_true", help="do not apply pending migrations first"
+    )
+    serve.set_defaults(run=_serve)
+
+    commands.add_parser("migrate", help="apply pending database migrations").set_defaults(
+        run=_migrate
+    )
+    commands.add_parser("schema", help="print the subgraph SDL").set_defaults(run=_schema)
+
+    token = commands.add_parser("token", help="print a token signed with the HS secret")
+    token.add_argument("--sub", required=True, help="the user id (subject)")
+    token.add_argument("--role", action="append", default=[], help="a role, e.g. admin")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.set_defaults(run=_token)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    use_package_conf()
+    args = build_parser().parse_args(argv)
+    _configure_logging()
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

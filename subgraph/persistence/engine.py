@@ -1,0 +1,47 @@
+"""Choose and bind the database engine: PostgreSQL from a URL, else the embedded SQLite file."""
+
+from __future__ import annotations
+
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+from subgraph.settings import Settings
+
+SQLITE_PREFIX = "sqlite:///"
+# Seconds a SQLite writer waits for the lock before failing (the default 5 s is short under load).
+SQLITE_BUSY_TIMEOUT = 30
+
+
+def make_engine(settings: Settings) -> Engine:
+    """The engine the settings ask for; PostgreSQL gets its pool later, in the app lifespan."""
+    dsn = settings.postgres_dsn
+    if dsn and dsn.startswith(SQLITE_PREFIX):
+        return SQLiteEngine(path=dsn.removeprefix(SQLITE_PREFIX), timeout=SQLITE_BUSY_TIMEOUT)
+    if dsn:
+        if not dsn.startswith(("postgresql://", "postgres://")):
+            raise ValueError("DATABASE_URL must start with postgresql:// or sqlite:///")
+        return PostgresEngine(config={"dsn": dsn}, log_queries=False)
+    return SQLiteEngine(path=settings.sqlite_path, timeout=SQLITE_BUSY_TIMEOUT)
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.engine_type == "postgres"
+
+
+async def open_pool(engine: Engine, settings: Settings) -> None:
+    """Open the PostgreSQL connection pool (without one, every query opens a new connection).
+
+    SQLite has no pool; it is switched to write-ahead logging so readers do not wait on writers.
+    """
+    if isinstance(engine, SQLiteEngine):
+        await engine.run_ddl("PRAGMA journal_mode=WAL")
+    if isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(
+            min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size
+        )
+
+
+async def close_pool(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()

@@ -1,0 +1,36 @@
+"""Rows to domain objects and back: the one place that knows both shapes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from subgraph.domain.order import Order, OrderStatus, StatusChange
+
+
+def as_datetime(value: Any) -> datetime:
+    """A timezone-aware datetime from what the driver returned (SQLite may hand back text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def order_from_row(row: dict[str, Any]) -> Order:
+    return Order(
+        id=int(row["id"]),
+        user_id=row["user_id"],
+        product_id=row["product_id"],
+        quantity=int(row["quantity"]),
+        status=OrderStatus(row["status"]),
+        created_at=as_datetime(row["created_at"]),
+        updated_at=as_datetime(row["updated_at"]),
+        version=int(row["version"]),
+    )
+
+
+def change_from_row(row: dict[str, Any]) -> StatusChange:
+    return StatusChange(
+        status=OrderStatus(row["status"]), at=as_datetime(row["at"]), reason=row["reason"]
+    )

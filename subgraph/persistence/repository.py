@@ -1,0 +1,207 @@
+"""Reading and writing orders, their history and outbox rows through Piccolo.
+
+Every read that serves a DataLoader takes a whole batch of keys and issues one statement.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from subgraph.domain.errors import ConcurrentModification
+from subgraph.domain.events import OrderEvent
+from subgraph.domain.order import Order, OrderStatus, StatusChange
+from subgraph.persistence.mapping import change_from_row, order_from_row
+from subgraph.persistence.tables import OrderRow, OrderStatusChangeRow, OutboxRow
+
+ParentColumn = Literal["user_id", "product_id"]
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    """What a list asks for; `user_id` also carries a non-admin's own-orders restriction."""
+
+    status: OrderStatus | None = None
+    user_id: str | None = None
+    product_id: str | None = None
+
+
+class OrderRepository:
+    """Orders in storage. Writes must run inside the unit of work's transaction."""
+
+    async def get(self, order_id: int) -> Order | None:
+        row = await OrderRow.select().where(OrderRow.id == order_id).first()
+        return order_from_row(row) if row else None
+
+    async def get_many(self, order_ids: Sequence[int]) -> dict[int, Order]:
+        if not order_ids:
+            return {}
+        rows = await OrderRow.select().where(OrderRow.id.is_in(list(order_ids)))
+        return {int(r["id"]): order_from_row(r) for r in rows}
+
+    async def find_by_idempotency_key(self, placed_by: str, key: str) -> Order | None:
+        row = (
+            await OrderRow.select()
+            .where((OrderRow.placed_by == placed_by) & (OrderRow.idempotency_key == key))
+            .first()
+        )
+        return order_from_row(row) if row else None
+
+    async def add(
+        self, order: Order, *, placed_by: str, idempotency_key: str | None
+    ) -> Order | None:
+        """Insert a new order and its first history entry; None when the idempotency key is taken.
+
+        The unique index on (placed_by, idempotency_key) decides races: the loser's insert
+        does nothing, and the caller reads the winner's order.
+        """
+        values = {
+            OrderRow.user_id: order.user_id,
+            OrderRow.product_id: order.product_id,
+            OrderRow.quantity: order.quantity,
+            OrderRow.status: order.status.value,
+            OrderRow.created_at: order.created_at,
+            OrderRow.updated_at: order.updated_at,
+            OrderRow.version: order.version,
+            OrderRow.placed_by: placed_by,
+            OrderRow.idempotency_key: idempotency_key,
+        }
+        inserted = (
+            await OrderRow.insert(OrderRow(**{c._meta.name: v for c, v in values.items()}))
+            .on_conflict(
+                target=(OrderRow.placed_by, OrderRow.idempotency_key), action="DO NOTHING"
+            )
+            .returning(OrderRow.id)
+        )
+        if not inserted:
+            return None
+        stored = order.stored(id=int(inserted[0]["id"]))
+        await self._add_history(stored.id, order.new_history)
+        return stored
+
+    async def save(self, order: Order) -> None:
+        """Store a changed order if nobody changed it since it was read, else ConcurrentModification."""
+        assert order.id is not None
+        updated = (
+            await OrderRow.update(
+                {
+                    OrderRow.quantity: order.quantity,
+                    OrderRow.status: order.status.value,
+                    OrderRow.updated_at: order.updated_at,
+                    OrderRow.version: order.version + 1,
+                }
+            )
+            .where((OrderRow.id == order.id) & (OrderRow.version == order.version))
+            .returning(OrderRow.id)
+        )
+        if not updated:
+            raise ConcurrentModification(order.id)
+        order.version += 1
+        await self._add_history(order.id, order.new_history)
+
+    async def delete(self, order: Order) -> None:
+        assert order.id is not None
+        deleted = (
+            await OrderRow.delete()
+            .where((OrderRow.id == order.id) & (OrderRow.version == order.version))
+            .returning(OrderRow.id)
+        )
+        if not deleted:
+            raise ConcurrentModification(order.id)
+        await OrderStatusChangeRow.delete().where(OrderStatusChangeRow.order_id == order.id)
+
+    async def list(self, where: OrderFilter, *, limit: int, offset: int) -> list[Order]:
+        """One page, newest first."""
+        query = OrderRow.select()
+        for condition in _conditions(where):
+            query = query.where(condition)
+        rows = await query.order_by(OrderRow.id, ascending=False).limit(limit).offset(offset)
+        return [order_from_row(r) for r in rows]
+
+    async def list_by_parents(
+        self,
+        column: ParentColumn,
+        parent_ids: Sequence[str],
+        where: OrderFilter,
+        *,
+        limit: int,
+        offset: int,
+    ) -> dict[str, list[Order]]:
+        """A page of orders for each of many users (or products) in one statement.
+
+        A window function numbers each parent's orders newest first, so the page is cut per
+        parent inside the database instead of one query per parent.
+        """
+        if not parent_ids:
+            return {}
+        args: list[Any] = list(parent_ids)
+        clauses = [f"{column} IN ({', '.join('{}' for _ in parent_ids)})"]
+        for name, value in (("status", where.status), ("user_id", where.user_id)):
+            if value is not None:
+                clauses.append(f"{name} = {{}}")
+                args.append(value.value if isinstance(value, OrderStatus) else value)
+        args += [offset, offset + limit]
+        sql = (
+            "SELECT * FROM (SELECT orders.*, ROW_NUMBER() OVER "
+            f"(PARTITION BY {column} ORDER BY id DESC) AS page_row FROM orders "
+            f"WHERE {' AND '.join(clauses)}) AS ranked "
+            "WHERE page_row > {} AND page_row <= {} ORDER BY id DESC"
+        )
+        grouped: dict[str, list[Order]] = defaultdict(list)
+        for row in await OrderRow.raw(sql, *args):
+            grouped[row[column]].append(order_from_row(row))
+        return grouped
+
+    async def history(self, order_ids: Sequence[int]) -> dict[int, list[StatusChange]]:
+        """Each order's status changes, oldest first, in one statement."""
+        if not order_ids:
+            return {}
+        rows = (
+            await OrderStatusChangeRow.select()
+            .where(OrderStatusChangeRow.order_id.is_in(list(order_ids)))
+            .order_by(OrderStatusChangeRow.id)
+        )
+        grouped: dict[int, list[StatusChange]] = defaultdict(list)
+        for row in rows:
+            grouped[int(row["order_id"])].append(change_from_row(row))
+        return grouped
+
+    async def add_to_outbox(self, events: Iterable[OrderEvent]) -> None:
+        rows = [
+            OutboxRow(
+                event_id=e.event_id,
+                event_type=e.event_type,
+                order_id=e.order_id,
+                payload=json.dumps(e.as_payload(), separators=(",", ":")),
+                created_at=e.occurred_at,
+            )
+            for e in events
+        ]
+        if rows:
+            await OutboxRow.insert(*rows)
+
+    async def _add_history(self, order_id: int, changes: list[StatusChange]) -> None:
+        if changes:
+            await OrderStatusChangeRow.insert(
+                *(
+                    OrderStatusChangeRow(
+                        order_id=order_id, status=c.status.value, at=c.at, reason=c.reason
+                    )
+                    for c in changes
+                )
+            )
+            changes.clear()
+
+
+def _conditions(where: OrderFilter) -> list[Any]:
+    conditions = []
+    if where.status is not None:
+        conditions.append(OrderRow.status == where.status.value)
+    if where.user_id is not None:
+        conditions.append(OrderRow.user_id == where.user_id)
+    if where.product_id is not None:
+        conditions.append(OrderRow.product_id == where.product_id)
+    return conditions

@@ -1,0 +1,57 @@
+"""Piccolo tables: the rows we store. Domain objects are mapped to and from them in `repository`."""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    BigInt,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+
+class OrderRow(Table, tablename="orders"):
+    """One order. `version` grows with every stored change (optimistic concurrency)."""
+
+    id = Serial(primary_key=True)
+    user_id = Varchar(length=64)
+    product_id = Varchar(length=64)
+    quantity = Integer()
+    status = Varchar(length=16)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    version = Integer(default=1)
+    # Who placed it and with which key: (placed_by, idempotency_key) is unique (see migrations).
+    placed_by = Varchar(length=64, null=True, default=None)
+    idempotency_key = Varchar(length=255, null=True, default=None)
+
+
+class OrderStatusChangeRow(Table, tablename="order_status_changes"):
+    """One entry of an order's history; kept after the order is deleted only if the order is."""
+
+    id = Serial(primary_key=True)
+    order_id = BigInt(index=True)
+    status = Varchar(length=16)
+    at = Timestamptz()
+    reason = Text(null=True, default=None)
+
+
+class OutboxRow(Table, tablename="order_outbox"):
+    """An event waiting to be published: written in the same transaction as the change it records."""
+
+    id = Serial(primary_key=True)
+    event_id = Varchar(length=36, unique=True)
+    event_type = Varchar(length=32)
+    order_id = BigInt(index=True)
+    payload = Text()
+    created_at = Timestamptz()
+    published_at = Timestamptz(null=True, default=None)
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(null=True, default=None)
+    last_error = Text(null=True, default=None)
+
+
+TABLES: tuple[type[Table], ...] = (OrderRow, OrderStatusChangeRow, OutboxRow)

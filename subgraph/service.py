@@ -1,0 +1,226 @@
+"""The use cases: what a caller can do with orders. Adapters call these and nothing below them.
+
+Writes run in one unit of work each, so a change, its history and its outbox events commit
+together. Every function takes the caller's principal and applies the access rules itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from subgraph.domain.access import Principal
+from subgraph.domain.errors import AccessDenied, BadInput, OrderNotFound
+from subgraph.domain.order import (
+    Order,
+    OrderStatus,
+    StatusChange,
+    check_idempotency_key,
+)
+from subgraph.persistence.repository import OrderFilter, ParentColumn
+from subgraph.persistence.unit_of_work import UnitOfWork
+
+MAX_PAGE_SIZE = 1000
+MAX_ORDER_ID = 2**63 - 1
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def parse_order_id(raw: str | int) -> int | None:
+    """The numeric id behind a GraphQL ID, or None when it cannot name any order."""
+    text = str(raw).strip()
+    if not text.isdigit():
+        return None
+    value = int(text)
+    return value if 0 < value <= MAX_ORDER_ID else None
+
+
+def check_page(limit: int, offset: int) -> None:
+    if not 0 <= limit <= MAX_PAGE_SIZE:
+        raise BadInput(f"limit must be between 0 and {MAX_PAGE_SIZE}, got {limit}")
+    if offset < 0:
+        raise BadInput(f"offset must not be negative, got {offset}")
+
+
+async def place_order(
+    *,
+    uow: UnitOfWork,
+    principal: Principal,
+    user_id: str,
+    product_id: str,
+    quantity: int,
+    idempotency_key: str | None = None,
+    clock: Clock = utc_now,
+) -> Order:
+    """Place a PENDING order; a retry with the caller's idempotency key returns the first order."""
+    principal.check_can_place_for(user_id.strip())
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
+        earlier = await uow.orders.find_by_idempotency_key(principal.user_id, idempotency_key)
+        if earlier is not None:
+            return earlier
+    now = clock()
+    order = Order.place(user_id=user_id, product_id=product_id, quantity=quantity, now=now)
+    async with uow:
+        stored = await uow.orders.add(
+            order, placed_by=principal.user_id, idempotency_key=idempotency_key
+        )
+        if stored is None:
+            # A concurrent retry with the same key won the insert; its order is the answer.
+            assert idempotency_key is not None
+            winner = await uow.orders.find_by_idempotency_key(principal.user_id, idempotency_key)
+            assert winner is not None, "the conflicting order is committed before ours resumes"
+            return winner
+        stored.record_placed(event_id=new_event_id(), now=now)
+        uow.collect(stored)
+    return stored
+
+
+async def update_order(
+    *,
+    uow: UnitOfWork,
+    principal: Principal,
+    order_id: str | int,
+    status: str | None = None,
+    quantity: int | None = None,
+    clock: Clock = utc_now,
+) -> Order:
+    """Move an order's status and/or change its quantity, as the rules and the caller's role allow."""
+    target = OrderStatus.parse(status) if status is not None else None
+    async with uow:
+        order = await _load(uow, order_id)
+        principal.check_can_update(order.user_id, status=target, quantity=quantity)
+        reason = _reason(principal, target) if target is not None else None
+        order.update(
+            event_id=new_event_id(), now=clock(), status=target, quantity=quantity, reason=reason
+        )
+        await uow.orders.save(order)
+        uow.collect(order)
+    return order
+
+
+async def cancel_order(
+    *, uow: UnitOfWork, principal: Principal, order_id: str | int, clock: Clock = utc_now
+) -> Order:
+    """Cancel an order that is not yet shipped or final."""
+    return await update_order(
+        uow=uow,
+        principal=principal,
+        order_id=order_id,
+        status=OrderStatus.CANCELLED.value,
+        clock=clock,
+    )
+
+
+async def delete_order(
+    *, uow: UnitOfWork, principal: Principal, order_id: str | int, clock: Clock = utc_now
+) -> Order:
+    """Delete an order and its history (admins only); returns the order as it was."""
+    principal.check_can_delete()
+    async with uow:
+        order = await _load(uow, order_id)
+        order.record_deleted(event_id=new_event_id(), now=clock())
+        await uow.orders.delete(order)
+        uow.collect(order)
+    return order
+
+
+async def get_order(*, uow: UnitOfWork, principal: Principal, order_id: str | int) -> Order | None:
+    """The order, or None when it does not exist or is not the caller's to see."""
+    orders = await get_orders_by_ids(uow=uow, principal=principal, order_ids=[order_id])
+    return orders[0]
+
+
+async def get_orders_by_ids(
+    *, uow: UnitOfWork, principal: Principal, order_ids: Sequence[str | int]
+) -> list[Order | None]:
+    """Orders in the order asked for, None where missing or not visible; one query."""
+    parsed = [parse_order_id(raw) for raw in order_ids]
+    found = await uow.orders.get_many([i for i in parsed if i is not None])
+    visible = {i: o for i, o in found.items() if principal.can_view(o.user_id)}
+    return [visible.get(i) if i is not None else None for i in parsed]
+
+
+async def list_orders(
+    *,
+    uow: UnitOfWork,
+    principal: Principal,
+    status: OrderStatus | None = None,
+    user_id: str | None = None,
+    product_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Order]:
+    """A page of orders, newest first; a non-admin only ever gets their own."""
+    check_page(limit, offset)
+    if not principal.is_admin:
+        if user_id is not None and not principal.owns(user_id):
+            return []
+        user_id = principal.user_id
+    where = OrderFilter(status=status, user_id=user_id, product_id=product_id)
+    return await uow.orders.list(where, limit=limit, offset=offset)
+
+
+async def list_orders_of_parents(
+    *,
+    uow: UnitOfWork,
+    principal: Principal,
+    column: ParentColumn,
+    parent_ids: Sequence[str],
+    status: OrderStatus | None,
+    limit: int,
+    offset: int,
+) -> dict[str, list[Order]]:
+    """`User.orders` or `Product.orders` for a batch of parents, in one query."""
+    check_page(limit, offset)
+    ids = list(dict.fromkeys(parent_ids))
+    own_only = None
+    if not principal.is_admin:
+        own_only = principal.user_id
+        if column == "user_id":
+            ids = [i for i in ids if principal.owns(i)]
+    where = OrderFilter(status=status, user_id=own_only)
+    return await uow.orders.list_by_parents(column, ids, where, limit=limit, offset=offset)
+
+
+async def histories(*, uow: UnitOfWork, order_ids: Sequence[int]) -> dict[int, list[StatusChange]]:
+    """Status histories of orders the caller has already been allowed to see."""
+    return await uow.orders.history(order_ids)
+
+
+async def _load(uow: UnitOfWork, raw_id: str | int) -> Order:
+    order_id = parse_order_id(raw_id)
+    order = await uow.orders.get(order_id) if order_id is not None else None
+    if order is None:
+        raise OrderNotFound(raw_id)
+    return order
+
+
+def _reason(principal: Principal, status: OrderStatus) -> str:
+    role = "admin" if principal.is_admin else "user"
+    verb = "cancelled" if status is OrderStatus.CANCELLED else f"set to {status.value}"
+    return f"{verb} by {role} {principal.user_id}"
+
+
+__all__ = [
+    "AccessDenied",
+    "BadInput",
+    "cancel_order",
+    "delete_order",
+    "get_order",
+    "get_orders_by_ids",
+    "histories",
+    "list_orders",
+    "list_orders_of_parents",
+    "place_order",
+    "update_order",
+]

@@ -1,0 +1,74 @@
+"""Configuration from the environment and an optional `.env`, read once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; names match the environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    app_env: Literal["development", "production"] = "development"
+    log_level: str = "INFO"
+
+    # Database: DATABASE_URL wins; else the seed's POSTGRES_* names; else the embedded SQLite file.
+    database_url: str | None = None
+    postgres_user: str | None = None
+    postgres_password: SecretStr | None = None
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_db: str | None = None
+    sqlite_path: str = "orders.sqlite3"
+    db_pool_min_size: int = Field(default=2, ge=1)
+    db_pool_max_size: int = Field(default=10, ge=1)
+
+    # Messaging (events, issue 4): unset keeps events in the outbox.
+    rabbitmq_url: SecretStr | None = None
+
+    # Authentication.
+    jwt_secret_key: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["HS256"])
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=600)
+    jwt_roles_claim: str = "roles"
+
+    # GraphQL guards.
+    graphql_introspection: bool = True
+    graphql_max_depth: int = Field(default=12, ge=1)
+    graphql_max_aliases: int = Field(default=30, ge=1)
+    graphql_max_tokens: int = Field(default=2000, ge=1)
+    request_max_body_bytes: int = Field(default=100_000, ge=1024)
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> Settings:
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
+        return self
+
+    @property
+    def postgres_dsn(self) -> str | None:
+        """The PostgreSQL URL to use, or None for the embedded SQLite default."""
+        if self.database_url:
+            return self.database_url
+        if self.postgres_db:
+            user = quote(self.postgres_user or "postgres")
+            password = self.postgres_password.get_secret_value() if self.postgres_password else ""
+            auth = f"{user}:{quote(password)}" if password else user
+            return f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
+        return None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()
