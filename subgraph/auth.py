@@ -70,7 +70,9 @@ class TokenVerifier:
     async def verify_header(self, header: str | None) -> Principal:
         """The principal named by a valid bearer token, else AuthenticationFailed."""
         if not header:
-            raise AuthenticationFailed("Authentication required: send Authorization: Bearer <token>")
+            raise AuthenticationFailed(
+                "Authentication required: send Authorization: Bearer <token>"
+            )
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:

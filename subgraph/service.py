@@ -94,7 +94,7 @@ async def update_order(
     quantity: int | None = None,
     clock: Clock = utc_now,
 ) -> Order:
-    """Move an order's status and/or change its quantity, as the rules and the caller's role allow."""
+    """Move an order's status and/or change its quantity, as the rules and the role allow."""
     target = OrderStatus.parse(status) if status is not None else None
     async with uow:
         order = await _load(uow, order_id)

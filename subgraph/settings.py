@@ -64,7 +64,9 @@ class Settings(BaseSettings):
             user = quote(self.postgres_user or "postgres")
             password = self.postgres_password.get_secret_value() if self.postgres_password else ""
             auth = f"{user}:{quote(password)}" if password else user
-            return f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
+            return (
+                f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
+            )
         return None
 
 

@@ -22,7 +22,7 @@ from subgraph.persistence.unit_of_work import UnitOfWork
 class Services:
     """What the app factory wires once and every request shares."""
 
-    engine: Engine
+    engine: Engine[Any]
     verifier: TokenVerifier
 
 

@@ -29,9 +29,7 @@ class Loaders:
         self.order_by_id = DataLoader(self._load_orders, max_batch_size=MAX_BATCH)
         self.history = DataLoader(self._load_histories, max_batch_size=MAX_BATCH)
         self.orders_of_user = DataLoader(self._pages_of("user_id"), max_batch_size=MAX_BATCH)
-        self.orders_of_product = DataLoader(
-            self._pages_of("product_id"), max_batch_size=MAX_BATCH
-        )
+        self.orders_of_product = DataLoader(self._pages_of("product_id"), max_batch_size=MAX_BATCH)
 
     async def _load_orders(self, ids: Sequence[str]) -> list[Order | None]:
         principal = await self._principal()

@@ -15,12 +15,23 @@ from subgraph.domain.errors import BadInput
 from subgraph.domain.order import Order, StatusChange
 from subgraph.domain.order import OrderStatus as DomainOrderStatus
 
-OrderStatus = strawberry.enum(DomainOrderStatus, name="OrderStatus", description="Where an order is in its life.")
+OrderStatus = strawberry.enum(
+    DomainOrderStatus, name="OrderStatus", description="Where an order is in its life."
+)
 
 # Routers with demand control read the page size from `limit`.
-PAGED = [ListSize(slicing_arguments=["limit"], require_one_slicing_argument=False)]
+PAGED = [
+    ListSize(
+        assumed_size=None,
+        slicing_arguments=["limit"],
+        sized_fields=None,
+        require_one_slicing_argument=False,
+    )
+]
 
-StatusArg = Annotated[DomainOrderStatus | None, strawberry.argument(description="Only orders in this status.")]
+StatusArg = Annotated[
+    DomainOrderStatus | None, strawberry.argument(description="Only orders in this status.")
+]
 # Nullable with defaults, as in the contract; an explicit null means the default.
 LimitArg = Annotated[int | None, strawberry.argument(description="Page size, at most 1000.")]
 OffsetArg = Annotated[int | None, strawberry.argument(description="Orders to skip, newest first.")]
@@ -49,7 +60,9 @@ class OrderStatusChangeType:
         return cls(status=change.status, at=change.at, reason=change.reason)
 
 
-@strawberry.federation.type(name="Order", keys=["id"], description="An order of one product by one user.")
+@strawberry.federation.type(
+    name="Order", keys=["id"], description="An order of one product by one user."
+)
 class OrderType:
     id: strawberry.ID
     user_id: strawberry.ID
@@ -107,11 +120,15 @@ class UserType:
     ) -> list[OrderType]:
         limit, offset = page(limit, offset)
         await info.context.caller.principal()
-        orders = await info.context.loaders.orders_of_user.load((str(self.id), status, limit, offset))
+        orders = await info.context.loaders.orders_of_user.load(
+            (str(self.id), status, limit, offset)
+        )
         return [OrderType.from_domain(o) for o in orders]
 
 
-@strawberry.federation.type(name="Product", keys=["id"], description="Owned by the products subgraph.")
+@strawberry.federation.type(
+    name="Product", keys=["id"], description="Owned by the products subgraph."
+)
 class ProductType:
     id: strawberry.ID
 

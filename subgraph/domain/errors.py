@@ -46,7 +46,7 @@ class ConcurrentModification(DomainError):
 
 
 class AccessDenied(Exception):
-    """The caller may not act on this order; surfaces as a FORBIDDEN GraphQL error, not a payload."""
+    """The caller may not act on this order: a FORBIDDEN GraphQL error, not a payload."""
 
 
 class BadInput(Exception):

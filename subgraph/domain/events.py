@@ -1,4 +1,4 @@
-"""What happened to an order, as immutable, versioned data (the payloads of the `orders` exchange)."""
+"""What happened to an order, as immutable, versioned data: the `orders` exchange payloads."""
 
 from __future__ import annotations
 

@@ -14,7 +14,13 @@ from subgraph.domain.errors import (
     NothingToUpdate,
     QuantityLocked,
 )
-from subgraph.domain.events import OrderDeleted, OrderEvent, OrderPlaced, OrderSnapshot, OrderUpdated
+from subgraph.domain.events import (
+    OrderDeleted,
+    OrderEvent,
+    OrderPlaced,
+    OrderSnapshot,
+    OrderUpdated,
+)
 
 MIN_QUANTITY = 1
 MAX_QUANTITY = 10_000
@@ -34,7 +40,7 @@ class OrderStatus(enum.Enum):
 
     @classmethod
     def parse(cls, text: str) -> OrderStatus:
-        """Read a status in any letter case ("Shipped", "SHIPPED", "shipped"), as old clients send it."""
+        """Read a status in any letter case: "Shipped", "SHIPPED" and "shipped" are the same."""
         try:
             return cls[text.strip().upper()]
         except KeyError:
@@ -156,7 +162,8 @@ class Order:
             check_quantity(quantity)
             if self.status is not OrderStatus.PENDING:
                 raise QuantityLocked(
-                    f"Quantity can change only while the order is PENDING; it is {self.status.value}"
+                    "Quantity can change only while the order is PENDING; "
+                    f"it is {self.status.value}"
                 )
         if status is not None:
             check_transition(self.status, status)

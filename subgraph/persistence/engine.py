@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
@@ -13,7 +15,7 @@ SQLITE_PREFIX = "sqlite:///"
 SQLITE_BUSY_TIMEOUT = 30
 
 
-def make_engine(settings: Settings) -> Engine:
+def make_engine(settings: Settings) -> Engine[Any]:
     """The engine the settings ask for; PostgreSQL gets its pool later, in the app lifespan."""
     dsn = settings.postgres_dsn
     if dsn and dsn.startswith(SQLITE_PREFIX):
@@ -25,11 +27,11 @@ def make_engine(settings: Settings) -> Engine:
     return SQLiteEngine(path=settings.sqlite_path, timeout=SQLITE_BUSY_TIMEOUT)
 
 
-def is_postgres(engine: Engine) -> bool:
+def is_postgres(engine: Engine[Any]) -> bool:
     return engine.engine_type == "postgres"
 
 
-async def open_pool(engine: Engine, settings: Settings) -> None:
+async def open_pool(engine: Engine[Any], settings: Settings) -> None:
     """Open the PostgreSQL connection pool (without one, every query opens a new connection).
 
     SQLite has no pool; it is switched to write-ahead logging so readers do not wait on writers.
@@ -42,6 +44,6 @@ async def open_pool(engine: Engine, settings: Settings) -> None:
         )
 
 
-async def close_pool(engine: Engine) -> None:
+async def close_pool(engine: Engine[Any]) -> None:
     if isinstance(engine, PostgresEngine):
         await engine.close_connection_pool()

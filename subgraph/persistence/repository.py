@@ -5,6 +5,7 @@ Every read that serves a DataLoader takes a whole batch of keys and issues one s
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -58,32 +59,31 @@ class OrderRepository:
         The unique index on (placed_by, idempotency_key) decides races: the loser's insert
         does nothing, and the caller reads the winner's order.
         """
-        values = {
-            OrderRow.user_id: order.user_id,
-            OrderRow.product_id: order.product_id,
-            OrderRow.quantity: order.quantity,
-            OrderRow.status: order.status.value,
-            OrderRow.created_at: order.created_at,
-            OrderRow.updated_at: order.updated_at,
-            OrderRow.version: order.version,
-            OrderRow.placed_by: placed_by,
-            OrderRow.idempotency_key: idempotency_key,
-        }
+        row = OrderRow(
+            user_id=order.user_id,
+            product_id=order.product_id,
+            quantity=order.quantity,
+            status=order.status.value,
+            created_at=order.created_at,
+            updated_at=order.updated_at,
+            version=order.version,
+            placed_by=placed_by,
+            idempotency_key=idempotency_key,
+        )
         inserted = (
-            await OrderRow.insert(OrderRow(**{c._meta.name: v for c, v in values.items()}))
-            .on_conflict(
-                target=(OrderRow.placed_by, OrderRow.idempotency_key), action="DO NOTHING"
-            )
+            await OrderRow.insert(row)
+            .on_conflict(target=(OrderRow.placed_by, OrderRow.idempotency_key), action="DO NOTHING")
             .returning(OrderRow.id)
         )
         if not inserted:
             return None
-        stored = order.stored(id=int(inserted[0]["id"]))
-        await self._add_history(stored.id, order.new_history)
+        order_id = int(inserted[0]["id"])
+        stored = order.stored(id=order_id)
+        await self._add_history(order_id, stored.new_history)
         return stored
 
     async def save(self, order: Order) -> None:
-        """Store a changed order if nobody changed it since it was read, else ConcurrentModification."""
+        """Store a changed order unless someone changed it since it was read."""
         assert order.id is not None
         updated = (
             await OrderRow.update(
@@ -113,7 +113,7 @@ class OrderRepository:
             raise ConcurrentModification(order.id)
         await OrderStatusChangeRow.delete().where(OrderStatusChangeRow.order_id == order.id)
 
-    async def list(self, where: OrderFilter, *, limit: int, offset: int) -> list[Order]:
+    async def list(self, where: OrderFilter, *, limit: int, offset: int) -> builtins.list[Order]:
         """One page, newest first."""
         query = OrderRow.select()
         for condition in _conditions(where):
@@ -129,7 +129,7 @@ class OrderRepository:
         *,
         limit: int,
         offset: int,
-    ) -> dict[str, list[Order]]:
+    ) -> dict[str, builtins.list[Order]]:
         """A page of orders for each of many users (or products) in one statement.
 
         A window function numbers each parent's orders newest first, so the page is cut per
@@ -144,18 +144,19 @@ class OrderRepository:
                 clauses.append(f"{name} = {{}}")
                 args.append(value.value if isinstance(value, OrderStatus) else value)
         args += [offset, offset + limit]
+        # Only placeholders carry values; `column` is one of two literals from this module.
         sql = (
             "SELECT * FROM (SELECT orders.*, ROW_NUMBER() OVER "
             f"(PARTITION BY {column} ORDER BY id DESC) AS page_row FROM orders "
             f"WHERE {' AND '.join(clauses)}) AS ranked "
             "WHERE page_row > {} AND page_row <= {} ORDER BY id DESC"
         )
-        grouped: dict[str, list[Order]] = defaultdict(list)
+        grouped: dict[str, builtins.list[Order]] = defaultdict(list)
         for row in await OrderRow.raw(sql, *args):
             grouped[row[column]].append(order_from_row(row))
         return grouped
 
-    async def history(self, order_ids: Sequence[int]) -> dict[int, list[StatusChange]]:
+    async def history(self, order_ids: Sequence[int]) -> dict[int, builtins.list[StatusChange]]:
         """Each order's status changes, oldest first, in one statement."""
         if not order_ids:
             return {}
@@ -164,7 +165,7 @@ class OrderRepository:
             .where(OrderStatusChangeRow.order_id.is_in(list(order_ids)))
             .order_by(OrderStatusChangeRow.id)
         )
-        grouped: dict[int, list[StatusChange]] = defaultdict(list)
+        grouped: dict[int, builtins.list[StatusChange]] = defaultdict(list)
         for row in rows:
             grouped[int(row["order_id"])].append(change_from_row(row))
         return grouped
@@ -183,7 +184,7 @@ class OrderRepository:
         if rows:
             await OutboxRow.insert(*rows)
 
-    async def _add_history(self, order_id: int, changes: list[StatusChange]) -> None:
+    async def _add_history(self, order_id: int, changes: builtins.list[StatusChange]) -> None:
         if changes:
             await OrderStatusChangeRow.insert(
                 *(

@@ -40,7 +40,7 @@ class OrderStatusChangeRow(Table, tablename="order_status_changes"):
 
 
 class OutboxRow(Table, tablename="order_outbox"):
-    """An event waiting to be published: written in the same transaction as the change it records."""
+    """An event to publish, written in the same transaction as the change it records."""
 
     id = Serial(primary_key=True)
     event_id = Varchar(length=36, unique=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
 from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
@@ -15,7 +16,7 @@ class UnitOfWork:
     """`async with uow:` opens a transaction; leaving it normally commits the changes and the
     outbox rows of every order passed to `collect`, an exception rolls everything back."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine[Any]) -> None:
         self.engine = engine
         self.orders = OrderRepository()
         self._seen: list[Order] = []

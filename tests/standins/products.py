@@ -23,7 +23,7 @@ class Product:
     price: float
 
     @classmethod
-    def resolve_reference(cls, id: strawberry.ID) -> Product | None:  # noqa: A002
+    def resolve_reference(cls, id: strawberry.ID) -> Product | None:
         return get_product(str(id))
 
 
@@ -36,7 +36,7 @@ def get_product(id_: str) -> Product | None:
 @strawberry.type
 class Query:
     @strawberry.field
-    def product(self, id: strawberry.ID) -> Product | None:  # noqa: A002
+    def product(self, id: strawberry.ID) -> Product | None:
         return get_product(str(id))
 
     @strawberry.field

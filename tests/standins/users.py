@@ -23,7 +23,7 @@ class User:
     email: str
 
     @classmethod
-    def resolve_reference(cls, id: strawberry.ID) -> User | None:  # noqa: A002
+    def resolve_reference(cls, id: strawberry.ID) -> User | None:
         return get_user(str(id))
 
 
@@ -36,7 +36,7 @@ def get_user(id_: str) -> User | None:
 @strawberry.type
 class Query:
     @strawberry.field
-    def user(self, id: strawberry.ID) -> User | None:  # noqa: A002
+    def user(self, id: strawberry.ID) -> User | None:
         return get_user(str(id))
 
     @strawberry.field

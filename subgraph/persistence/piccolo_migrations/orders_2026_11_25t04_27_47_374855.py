@@ -1,10 +1,5 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.column_types import BigInt
-from piccolo.columns.column_types import Integer
-from piccolo.columns.column_types import Serial
-from piccolo.columns.column_types import Text
-from piccolo.columns.column_types import Timestamptz
-from piccolo.columns.column_types import Varchar
+from piccolo.columns.column_types import BigInt, Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 
@@ -13,14 +8,10 @@ VERSION = "1.38.0"
 DESCRIPTION = "create the orders, history and outbox tables"
 
 
-async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="orders", description=DESCRIPTION
-    )
+async def forwards() -> MigrationManager:
+    manager = MigrationManager(migration_id=ID, app_name="orders", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="OrderRow", tablename="orders", schema=None, columns=None
-    )
+    manager.add_table(class_name="OrderRow", tablename="orders", schema=None, columns=None)
 
     manager.add_table(
         class_name="OutboxRow",
