@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         context_getter=make_context_getter(services),
         graphql_ide="graphiql",
         allow_queries_via_get=False,
+        subscription_protocols=(),
     )
 
     @asynccontextmanager
