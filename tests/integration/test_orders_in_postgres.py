@@ -1,0 +1,164 @@
+"""The use cases against the real PostgreSQL: storage, lists, idempotency and concurrency races."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from subgraph import service
+from subgraph.domain.access import Principal
+from subgraph.domain.errors import ConcurrentModification, DomainError
+from subgraph.domain.order import OrderStatus
+from subgraph.persistence.piccolo_conf import DB
+from subgraph.persistence.tables import OrderRow, OrderStatusChangeRow, OutboxRow
+from subgraph.persistence.unit_of_work import UnitOfWork
+
+ADMIN = Principal(user_id="admin", is_admin=True)
+ALICE = Principal(user_id="alice")
+BOB = Principal(user_id="bob")
+
+pytestmark = pytest.mark.usefixtures("pool")
+
+
+def uow() -> UnitOfWork:
+    return UnitOfWork(DB)
+
+
+async def place(principal: Principal = ALICE, **kwargs: object) -> int:
+    values: dict[str, object] = {"user_id": principal.user_id, "product_id": "p1", "quantity": 1}
+    values.update(kwargs)
+    order = await service.place_order(uow=uow(), principal=principal, **values)  # type: ignore[arg-type]
+    assert order.id is not None
+    return order.id
+
+
+async def test_placing_stores_the_order_its_history_and_its_outbox_event_together() -> None:
+    order_id = await place(quantity=3)
+    row = await OrderRow.select().where(OrderRow.id == order_id).first()
+    assert row is not None
+    assert (row["user_id"], row["product_id"], row["quantity"], row["status"]) == (
+        "alice",
+        "p1",
+        3,
+        "PENDING",
+    )
+    history = await OrderStatusChangeRow.select().where(OrderStatusChangeRow.order_id == order_id)
+    assert [h["status"] for h in history] == ["PENDING"]
+    outbox = await OutboxRow.select().where(OutboxRow.order_id == order_id)
+    assert [o["event_type"] for o in outbox] == ["order.placed"]
+    assert json.loads(outbox[0]["payload"])["order"]["quantity"] == 3
+
+
+async def test_a_refused_change_writes_nothing() -> None:
+    order_id = await place()
+    with pytest.raises(DomainError):
+        await service.update_order(
+            uow=uow(), principal=ADMIN, order_id=order_id, status="Delivered"
+        )
+    assert await OutboxRow.count() == 1
+    assert await OrderStatusChangeRow.count() == 1
+    row = await OrderRow.select(OrderRow.status, OrderRow.version).first()
+    assert row == {"status": "PENDING", "version": 1}
+
+
+async def test_lists_are_newest_first_and_filtered() -> None:
+    first = await place(product_id="p1")
+    second = await place(product_id="p2")
+    third = await place(BOB, product_id="p1")
+    await service.cancel_order(uow=uow(), principal=ALICE, order_id=second)
+
+    every = await service.list_orders(uow=uow(), principal=ADMIN)
+    assert [o.id for o in every] == [third, second, first]
+    by_product = await service.list_orders(uow=uow(), principal=ADMIN, product_id="p1")
+    assert [o.id for o in by_product] == [third, first]
+    cancelled = await service.list_orders(uow=uow(), principal=ADMIN, status=OrderStatus.CANCELLED)
+    assert [o.id for o in cancelled] == [second]
+    page = await service.list_orders(uow=uow(), principal=ADMIN, limit=1, offset=1)
+    assert [o.id for o in page] == [second]
+
+
+async def test_a_non_admin_lists_only_their_own_orders_whatever_the_filters() -> None:
+    mine = await place(ALICE)
+    await place(BOB)
+    assert [o.id for o in await service.list_orders(uow=uow(), principal=ALICE)] == [mine]
+    assert await service.list_orders(uow=uow(), principal=ALICE, user_id="bob") == []
+
+
+async def test_pages_for_many_parents_come_from_one_query_cut_per_parent() -> None:
+    for user in ("u1", "u2", "u3"):
+        for _ in range(3):
+            await place(ADMIN, user_id=user)
+    pages = await service.list_orders_of_parents(
+        uow=uow(),
+        principal=ADMIN,
+        column="user_id",
+        parent_ids=["u1", "u2", "u3", "nobody"],
+        status=None,
+        limit=2,
+        offset=1,
+    )
+    assert {k: [o.user_id for o in v] for k, v in pages.items()} == {
+        "u1": ["u1", "u1"],
+        "u2": ["u2", "u2"],
+        "u3": ["u3", "u3"],
+    }
+    for orders in pages.values():
+        ids = [o.id for o in orders]
+        assert ids == sorted(ids, reverse=True), "newest first within each parent"
+
+
+async def test_a_retried_idempotency_key_returns_the_first_order() -> None:
+    first = await place(idempotency_key="k-1", quantity=2)
+    again = await place(idempotency_key="k-1", quantity=2)
+    assert again == first
+    assert await OrderRow.count() == 1
+    assert await OutboxRow.count() == 1
+
+
+async def test_another_callers_same_key_never_returns_someone_elses_order() -> None:
+    alices = await place(ALICE, idempotency_key="shared")
+    bobs = await place(BOB, idempotency_key="shared")
+    assert alices != bobs
+    row = await OrderRow.select(OrderRow.user_id).where(OrderRow.id == bobs).first()
+    assert row == {"user_id": "bob"}
+
+
+async def test_racing_retries_with_one_key_place_exactly_one_order() -> None:
+    results = await asyncio.gather(*(place(idempotency_key="race") for _ in range(8)))
+    assert len(set(results)) == 1
+    assert await OrderRow.count() == 1
+    assert await OutboxRow.count() == 1, "the losers wrote no event"
+
+
+async def test_two_updates_from_the_same_old_state_cannot_both_succeed() -> None:
+    order_id = await place(ADMIN, user_id="alice")
+    outcomes = await asyncio.gather(
+        service.update_order(uow=uow(), principal=ADMIN, order_id=order_id, status="SHIPPED"),
+        service.update_order(uow=uow(), principal=ADMIN, order_id=order_id, status="CANCELLED"),
+        service.update_order(uow=uow(), principal=ADMIN, order_id=order_id, status="CONFIRMED"),
+        return_exceptions=True,
+    )
+    succeeded = [o for o in outcomes if not isinstance(o, BaseException)]
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(succeeded) == 1
+    assert all(isinstance(f, (ConcurrentModification, DomainError)) for f in failed)
+    row = await OrderRow.select(OrderRow.status, OrderRow.version).first()
+    assert row == {"status": succeeded[0].status.value, "version": 2}
+    assert await OutboxRow.count() == 2, "one placed and exactly one updated event"
+
+
+async def test_deleting_removes_the_order_and_its_history_and_records_the_event() -> None:
+    order_id = await place()
+    deleted = await service.delete_order(uow=uow(), principal=ADMIN, order_id=order_id)
+    assert deleted.id == order_id
+    assert await OrderRow.count() == 0
+    assert await OrderStatusChangeRow.count() == 0
+    types = [r["event_type"] for r in await OutboxRow.select().order_by(OutboxRow.id)]
+    assert types == ["order.placed", "order.deleted"]
+
+
+async def test_ids_that_cannot_name_an_order_are_not_found() -> None:
+    for raw in ["abc", "-1", "0", str(2**70), ""]:
+        assert await service.get_order(uow=uow(), principal=ADMIN, order_id=raw) is None
