@@ -61,9 +61,9 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         if self.postgres_db:
-            user = quote(self.postgres_user or "postgres")
+            user = quote(self.postgres_user or "postgres", safe="")
             password = self.postgres_password.get_secret_value() if self.postgres_password else ""
-            auth = f"{user}:{quote(password)}" if password else user
+            auth = f"{user}:{quote(password, safe='')}" if password else user
             return (
                 f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
             )
