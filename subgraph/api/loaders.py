@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import suppress
 
 from strawberry.dataloader import DataLoader
 
@@ -30,6 +31,17 @@ class Loaders:
         self.history = DataLoader(self._load_histories, max_batch_size=MAX_BATCH)
         self.orders_of_user = DataLoader(self._pages_of("user_id"), max_batch_size=MAX_BATCH)
         self.orders_of_product = DataLoader(self._pages_of("product_id"), max_batch_size=MAX_BATCH)
+
+    def forget(self, order: Order) -> None:
+        """Drop what this request cached about an order it just changed (mutations run in order,
+        so a later field of the same request must see the change)."""
+        if order.id is None:
+            return
+        # DataLoader.clear raises KeyError for keys it never loaded.
+        with suppress(KeyError):
+            self.order_by_id.clear(str(order.id))
+        with suppress(KeyError):
+            self.history.clear(order.id)
 
     async def _load_orders(self, ids: Sequence[str]) -> list[Order | None]:
         principal = await self._principal()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import strawberry
 
@@ -13,8 +12,6 @@ from subgraph.api.info import Info
 from subgraph.api.types import OrderType
 from subgraph.domain.errors import AccessDenied, DomainError
 from subgraph.domain.order import Order
-
-T = TypeVar("T")
 
 
 @strawberry.type(description="The outcome of placeOrder.")
@@ -37,14 +34,16 @@ class DeleteOrderPayload:
     message: str
 
 
-async def _attempt(action: Callable[[], Awaitable[T]]) -> T | DomainError:
+async def _attempt(info: Info, action: Callable[[], Awaitable[Order]]) -> Order | DomainError:
     """Run a use case; a domain refusal is returned as a value, an access refusal raised."""
     try:
-        return await action()
+        order = await action()
     except DomainError as error:
         return error
     except AccessDenied as error:
         raise Forbidden(str(error)) from None
+    info.context.loaders.forget(order)
+    return order
 
 
 def _order_payload(
@@ -73,6 +72,7 @@ class Mutation:
     ) -> PlaceOrderPayload:
         principal = await info.context.caller.principal()
         outcome = await _attempt(
+            info,
             lambda: service.place_order(
                 uow=info.context.uow,
                 principal=principal,
@@ -80,7 +80,7 @@ class Mutation:
                 product_id=str(product_id),
                 quantity=quantity,
                 idempotency_key=idempotency_key,
-            )
+            ),
         )
         return _order_payload(PlaceOrderPayload, outcome, "Order placed successfully")  # type: ignore[return-value]
 
@@ -97,13 +97,14 @@ class Mutation:
     ) -> UpdateOrderPayload:
         principal = await info.context.caller.principal()
         outcome = await _attempt(
+            info,
             lambda: service.update_order(
                 uow=info.context.uow,
                 principal=principal,
                 order_id=str(id),
                 status=status,
                 quantity=quantity,
-            )
+            ),
         )
         return _order_payload(UpdateOrderPayload, outcome, "Order updated successfully")  # type: ignore[return-value]
 
@@ -111,9 +112,10 @@ class Mutation:
     async def cancel_order(self, info: Info, id: strawberry.ID) -> UpdateOrderPayload:
         principal = await info.context.caller.principal()
         outcome = await _attempt(
+            info,
             lambda: service.cancel_order(
                 uow=info.context.uow, principal=principal, order_id=str(id)
-            )
+            ),
         )
         return _order_payload(UpdateOrderPayload, outcome, "Order cancelled successfully")  # type: ignore[return-value]
 
@@ -121,9 +123,10 @@ class Mutation:
     async def delete_order(self, info: Info, id: strawberry.ID) -> DeleteOrderPayload:
         principal = await info.context.caller.principal()
         outcome = await _attempt(
+            info,
             lambda: service.delete_order(
                 uow=info.context.uow, principal=principal, order_id=str(id)
-            )
+            ),
         )
         if isinstance(outcome, DomainError):
             return DeleteOrderPayload(success=False, message=str(outcome))

@@ -285,3 +285,20 @@ async def test_graphiql_opens_in_a_browser_without_a_token(client: Any) -> None:
 async def test_service_sdl_needs_no_token(client: Any) -> None:
     body = await gql(client, "{ _service { sdl } }")
     assert 'type Order @key(fields: "id")' in body["data"]["_service"]["sdl"]
+
+
+async def test_later_mutations_of_one_request_see_the_earlier_changes(client: Any) -> None:
+    order_id = await place(client)
+    body = await gql(
+        client,
+        """mutation($id: ID!) {
+          first: updateOrder(id: $id, status: "confirmed") { order { status history { status } } }
+          second: updateOrder(id: $id, status: "shipped") { order { status history { status } } }
+        }""",
+        {"id": order_id},
+        headers=ADMIN,
+    )
+    assert body["data"]["second"]["order"] == {
+        "status": "SHIPPED",
+        "history": [{"status": "PENDING"}, {"status": "CONFIRMED"}, {"status": "SHIPPED"}],
+    }
