@@ -6,11 +6,13 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
+from strawberry.dataloader import DataLoader
 from strawberry.federation.schema_directives import ListSize
 
 from subgraph import service
 from subgraph.api.errors import BadUserInput
 from subgraph.api.info import Info
+from subgraph.api.loaders import PageKey
 from subgraph.domain.errors import BadInput
 from subgraph.domain.order import Order, StatusChange
 from subgraph.domain.order import OrderStatus as DomainOrderStatus
@@ -118,12 +120,9 @@ class UserType:
     async def orders(
         self, info: Info, status: StatusArg = None, limit: LimitArg = 100, offset: OffsetArg = 0
     ) -> list[OrderType]:
-        limit, offset = page(limit, offset)
-        await info.context.caller.principal()
-        orders = await info.context.loaders.orders_of_user.load(
-            (str(self.id), status, limit, offset)
+        return await _orders_page(
+            info, info.context.loaders.orders_of_user, self.id, status, limit, offset
         )
-        return [OrderType.from_domain(o) for o in orders]
 
 
 @strawberry.federation.type(
@@ -142,9 +141,21 @@ class ProductType:
     async def orders(
         self, info: Info, status: StatusArg = None, limit: LimitArg = 100, offset: OffsetArg = 0
     ) -> list[OrderType]:
-        limit, offset = page(limit, offset)
-        await info.context.caller.principal()
-        orders = await info.context.loaders.orders_of_product.load(
-            (str(self.id), status, limit, offset)
+        return await _orders_page(
+            info, info.context.loaders.orders_of_product, self.id, status, limit, offset
         )
-        return [OrderType.from_domain(o) for o in orders]
+
+
+async def _orders_page(
+    info: Info,
+    loader: DataLoader[PageKey, list[Order]],
+    parent_id: strawberry.ID,
+    status: DomainOrderStatus | None,
+    limit: int | None,
+    offset: int | None,
+) -> list[OrderType]:
+    """One parent's page of orders through the request's batching loader."""
+    limit, offset = page(limit, offset)
+    await info.context.caller.principal()
+    orders = await loader.load((str(parent_id), status, limit, offset))
+    return [OrderType.from_domain(o) for o in orders]

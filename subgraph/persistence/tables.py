@@ -30,7 +30,7 @@ class OrderRow(Table, tablename="orders"):
 
 
 class OrderStatusChangeRow(Table, tablename="order_status_changes"):
-    """One entry of an order's history; kept after the order is deleted only if the order is."""
+    """One entry of an order's history; deleted with its order."""
 
     id = Serial(primary_key=True)
     order_id = BigInt(index=True)
