@@ -30,9 +30,6 @@ ORDERS_TABLE_READ = ("from orders", 'from "orders"')
 class Stack:
     gateway_url: str
     orders_url: str
-    users_url: str
-    products_url: str
-    supergraph_sdl: str
 
     async def gateway(self, query: str, **kwargs: Any) -> dict[str, Any]:
         """One operation through the gateway, as a router's client sends it."""
@@ -114,10 +111,4 @@ def running_stack(database_url: str, workdir: Path) -> Iterator[Stack]:
             "gateway",
             [node, str(GATEWAY_SCRIPT), "--supergraph", str(supergraph), "--port", "0"],
         )
-        yield Stack(
-            gateway_url=gateway.url,
-            orders_url=orders.url,
-            users_url=users.url,
-            products_url=products.url,
-            supergraph_sdl=composed.supergraph_sdl,
-        )
+        yield Stack(gateway_url=gateway.url, orders_url=orders.url)
