@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
     MaxAliasesLimiter,
@@ -15,6 +14,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
+from subgraph.api.entities import CheckedEntitiesSchema
 from subgraph.api.errors import MaskUnexpectedErrors
 from subgraph.api.mutations import Mutation
 from subgraph.api.queries import Query
@@ -25,7 +25,7 @@ FEDERATION_VERSION = "2.11"
 CACHE_SIZE = 1024
 
 
-class OrdersSchema(strawberry.federation.Schema):
+class OrdersSchema(CheckedEntitiesSchema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:

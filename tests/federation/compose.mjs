@@ -2,10 +2,12 @@
 // Compose Federation 2 subgraph SDLs into a supergraph with @apollo/composition.
 //
 // Usage:
-//   node tests/federation/compose.mjs <name>=<path-to-sdl-file>[@<routing-url>] ...
+//   node tests/federation/compose.mjs [--sdl] <name>=<path-to-sdl-file>[@<routing-url>] ...
 //
 // Prints one JSON object on stdout:
 //   {"errors": [...messages], "hints": [...messages], "supergraphSdl": "..." | null}
+// With --sdl, prints only the supergraph SDL instead (errors and hints go to stderr), so
+// `... --sdl users=... > supergraph.graphql` works like `rover supergraph compose`.
 // Exit code: 0 when composition produced no errors, 1 otherwise (2 on bad usage).
 //
 // The routing URL defaults to http://127.0.0.1:4000/<name>/graphql; it only matters
@@ -18,7 +20,7 @@ import { parse } from "graphql";
 
 function usage(message) {
   process.stderr.write(
-    `${message}\nusage: node tests/federation/compose.mjs <name>=<path-to-sdl-file>[@<routing-url>] ...\n`,
+    `${message}\nusage: node tests/federation/compose.mjs [--sdl] <name>=<path-to-sdl-file>[@<routing-url>] ...\n`,
   );
   process.exit(2);
 }
@@ -40,7 +42,9 @@ function parseArg(arg) {
   return { name, path: resolve(rest), url };
 }
 
-const args = process.argv.slice(2);
+let args = process.argv.slice(2);
+const sdlOnly = args.includes("--sdl");
+args = args.filter((a) => a !== "--sdl");
 if (args.length === 0) usage("no subgraphs given");
 
 const result = { errors: [], hints: [], supergraphSdl: null };
@@ -78,5 +82,11 @@ if (result.errors.length === 0) {
   }
 }
 
-process.stdout.write(`${JSON.stringify(result)}\n`);
+if (sdlOnly) {
+  for (const hint of result.hints) process.stderr.write(`hint: ${hint}\n`);
+  for (const error of result.errors) process.stderr.write(`error: ${error}\n`);
+  if (result.supergraphSdl !== null) process.stdout.write(`${result.supergraphSdl}\n`);
+} else {
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
 process.exitCode = result.errors.length === 0 ? 0 : 1;
