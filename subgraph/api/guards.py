@@ -1,4 +1,4 @@
-"""What an operation must pass before it runs: size, depth, aliases, introspection, a token.
+"""What a document must pass before it runs: size, depth, aliases, introspection, storable text.
 
 The limits are validation rules, and Strawberry's validation cache keys its entries on the rule
 classes. Its limiter extensions create a new rule class per instance, so building them per
@@ -9,21 +9,17 @@ therefore built once per schema and added by a per-request `AddValidationRules`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
 from graphql import (
     ASTValidationRule,
-    DocumentNode,
     ExecutionResult,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
+    GraphQLError,
     NoSchemaIntrospectionCustomRule,
-    SelectionNode,
-    get_operation_ast,
+    StringValueNode,
+    ValidationRule,
     parse,
 )
 from strawberry.extensions import (
@@ -35,15 +31,14 @@ from strawberry.extensions import (
     query_depth_limiter,
 )
 
-from subgraph.api.context import RequestContext
-from subgraph.api.errors import Unauthenticated
+from subgraph.api.authentication import RequireAuthentication
+from subgraph.api.errors import BadUserInput
 from subgraph.settings import Settings
 
 # Distinct documents kept parsed and validated; bounded so unique queries cannot grow memory.
 CACHE_SIZE = 1024
 
-# Root fields anyone may ask for: composition needs `_service`, tools need introspection.
-PUBLIC_ROOT_FIELDS = frozenset({"_service", "__typename", "__schema", "__type"})
+UNSTORABLE_TEXT = "Text must be valid Unicode without NUL (\\u0000) characters"
 
 
 def validation_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
@@ -51,6 +46,7 @@ def validation_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
     rules: list[type[ASTValidationRule]] = [
         query_depth_limiter.create_validator(settings.graphql_max_depth, should_ignore=None),
         max_aliases.create_validator(settings.graphql_max_aliases),
+        StorableStringLiterals,
     ]
     if not settings.graphql_introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
@@ -69,6 +65,7 @@ def guard_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         lambda: AddValidationRules(rules),
         # Its key is (schema, document, rules): stable because the rule classes above are.
         lambda: ValidationCache(maxsize=CACHE_SIZE),
+        RefuseUnstorableVariables,
         RequireAuthentication,
     ]
 
@@ -89,54 +86,60 @@ class ParseCache(SchemaExtension):
         yield
 
 
-class RequireAuthentication(SchemaExtension):
-    """Refuse, before anything runs, an operation that touches orders without a valid token.
+def storable(text: str) -> bool:
+    """PostgreSQL text holds neither NUL nor lone surrogates (which JSON escapes can carry)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
-    The fields check the caller too; checking here as well makes the refusal a single
-    UNAUTHENTICATED error with no data, whatever the operation selected.
-    """
 
-    async def on_execute(self) -> AsyncIterator[None]:
+def _all_storable(value: object) -> bool:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return all(storable(str(k)) and _all_storable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_all_storable(v) for v in value)
+    return True
+
+
+class StorableStringLiterals(ValidationRule):
+    """String literals in the document must be storable text (see `storable`)."""
+
+    def enter_string_value(self, node: StringValueNode, *_: object) -> None:
+        if not storable(node.value):
+            self.report_error(GraphQLError(UNSTORABLE_TEXT, node))
+
+
+class RefuseUnstorableVariables(SchemaExtension):
+    """Variables must be storable text too: otherwise the database refuses them mid-request."""
+
+    def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        document = context.graphql_document
-        if document is not None and not _root_fields(document, context.operation_name).issubset(
-            PUBLIC_ROOT_FIELDS
-        ):
-            caller_context = context.context
-            if not isinstance(caller_context, RequestContext):
-                context.result = _refused(Unauthenticated("Authentication required"))
-            else:
-                try:
-                    await caller_context.caller.principal()
-                except Unauthenticated as error:
-                    context.result = _refused(error)
+        if not _all_storable(context.variables or {}):
+            context.result = ExecutionResult(data=None, errors=[BadUserInput(UNSTORABLE_TEXT)])
         yield
 
 
-def _refused(error: Unauthenticated) -> ExecutionResult:
-    return ExecutionResult(data=None, errors=[error])
+ENTITY_TYPES = ("Order", "User", "Product")
 
 
-def _root_fields(document: DocumentNode, operation_name: str | None) -> set[str]:
-    """Names of the fields the operation selects at its root, through any fragments."""
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        return {"<unknown operation>"}
-    fragments: dict[str, Any] = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    names: set[str] = set()
-    spread: set[str] = set()
-    pending: list[SelectionNode] = list(operation.selection_set.selections)
-    while pending:
-        selection = pending.pop()
-        if isinstance(selection, FieldNode):
-            names.add(selection.name.value)
-        elif isinstance(selection, InlineFragmentNode):
-            pending.extend(selection.selection_set.selections)
-        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in spread:
-            spread.add(selection.name.value)
-            fragment = fragments.get(selection.name.value)
-            if fragment is not None:
-                pending.extend(fragment.selection_set.selections)
-    return names
+def checked_representation(index: int, representation: object) -> dict[str, Any] | BadUserInput:
+    """The representation as Strawberry's entity resolver needs it, or the error for this item.
+
+    A router sends only well-formed `{__typename, id}` objects, but anyone can call `_entities`;
+    Strawberry itself fails on a missing or unknown `__typename`, a missing `id` or an extra
+    field with an unexpected (masked) error.
+    """
+    if isinstance(representation, dict):
+        typename, key = representation.get("__typename"), representation.get("id")
+        if typename in ENTITY_TYPES and isinstance(key, str | int) and not isinstance(key, bool):
+            return {"__typename": typename, "id": str(key)}
+    return BadUserInput(
+        f"representations[{index}] must be an object with __typename "
+        f"({', '.join(ENTITY_TYPES)}) and id"
+    )
