@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import Any
 
 from graphql import (
     ASTValidationRule,
@@ -123,23 +122,3 @@ class RefuseUnstorableVariables(SchemaExtension):
         if not _all_storable(context.variables or {}):
             context.result = ExecutionResult(data=None, errors=[BadUserInput(UNSTORABLE_TEXT)])
         yield
-
-
-ENTITY_TYPES = ("Order", "User", "Product")
-
-
-def checked_representation(index: int, representation: object) -> dict[str, Any] | BadUserInput:
-    """The representation as Strawberry's entity resolver needs it, or the error for this item.
-
-    A router sends only well-formed `{__typename, id}` objects, but anyone can call `_entities`;
-    Strawberry itself fails on a missing or unknown `__typename`, a missing `id` or an extra
-    field with an unexpected (masked) error.
-    """
-    if isinstance(representation, dict):
-        typename, key = representation.get("__typename"), representation.get("id")
-        if typename in ENTITY_TYPES and isinstance(key, str | int) and not isinstance(key, bool):
-            return {"__typename": typename, "id": str(key)}
-    return BadUserInput(
-        f"representations[{index}] must be an object with __typename "
-        f"({', '.join(ENTITY_TYPES)}) and id"
-    )

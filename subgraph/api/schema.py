@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import strawberry
 from graphql import GraphQLError
-from strawberry.federation.schema import FederationAny
-from strawberry.types import ExecutionContext, ExecutionResult, Info
+from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from subgraph.api.entities import CheckedEntitiesSchema
 from subgraph.api.errors import (
     ClientError,
     MaskUnexpectedErrors,
@@ -20,7 +19,7 @@ from subgraph.api.errors import (
     request_id_of,
     with_code,
 )
-from subgraph.api.guards import checked_representation, guard_extensions
+from subgraph.api.guards import guard_extensions
 from subgraph.api.mutations import Mutation
 from subgraph.api.queries import Query
 from subgraph.api.types import ProductType, UserType
@@ -29,23 +28,12 @@ from subgraph.settings import Settings
 FEDERATION_VERSION = "2.11"
 
 
-class OrdersSchema(strawberry.federation.Schema):
+class OrdersSchema(CheckedEntitiesSchema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Silence Strawberry's per-error logging: client errors are expected, and unexpected
         ones are logged once, with the request id, by MaskUnexpectedErrors."""
-
-    def entities_resolver(
-        self, info: Info, representations: list[FederationAny]
-    ) -> list[FederationAny]:
-        """Strawberry's, given only well-formed representations; the others become
-        BAD_USER_INPUT errors at their own index, next to the entities that did resolve."""
-        checked = [checked_representation(i, r) for i, r in enumerate(representations)]
-        valid = [r for r in checked if not isinstance(r, GraphQLError)]
-        resolved = iter(super().entities_resolver(info, valid))  # type: ignore[arg-type]
-        answers: list[Any] = [r if isinstance(r, GraphQLError) else next(resolved) for r in checked]
-        return answers
 
     async def execute(
         self,

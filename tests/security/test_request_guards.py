@@ -216,26 +216,3 @@ async def test_an_id_no_order_can_have_reads_as_not_found(client: Any, order_id:
     assert cancel == {
         "data": {"cancelOrder": {"success": False, "message": f"Order {order_id} not found"}}
     }
-
-
-async def test_malformed_representations_are_refused_one_by_one(client: Any) -> None:
-    representations: list[Any] = [
-        {"__typename": "User", "id": "7"},
-        {"__typename": "Nope", "id": "1"},
-        {"id": "1"},
-        {"__typename": "Order"},
-        {"__typename": "Order", "id": True},
-        "User:7",
-        {"__typename": "Product", "id": 3, "extra": "ignored"},
-    ]
-    query = """query($r: [_Any!]!) {
-      _entities(representations: $r) { ... on User { id } ... on Product { id } }
-    }"""
-    body = await gql(client, query, {"r": representations}, ADMIN)
-    assert body["data"] == {"_entities": [{"id": "7"}, None, None, None, None, None, {"id": "3"}]}
-    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
-        (["_entities", i], "BAD_USER_INPUT") for i in range(1, 6)
-    ]
-    assert body["errors"][0]["message"] == (
-        "representations[1] must be an object with __typename (Order, User, Product) and id"
-    )
