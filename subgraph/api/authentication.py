@@ -11,6 +11,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
     InlineFragmentNode,
     SelectionNode,
     get_operation_ast,
@@ -28,50 +29,63 @@ class RequireAuthentication(SchemaExtension):
     """Refuse, before anything runs, an operation that touches orders without a valid token.
 
     The fields check the caller too; checking here as well makes the refusal a single
-    UNAUTHENTICATED error with no data, whatever the operation selected.
+    UNAUTHENTICATED error with no data, whatever the operation selected. The error points at
+    the first root field that needed the token, so a router can attribute it.
     """
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if document is not None and not _root_fields(document, context.operation_name).issubset(
-            PUBLIC_ROOT_FIELDS
-        ):
-            caller_context = context.context
-            if not isinstance(caller_context, RequestContext):
-                context.result = _refused(Unauthenticated("Authentication required"))
-            else:
-                try:
-                    await caller_context.caller.principal()
-                except Unauthenticated as error:
-                    context.result = _refused(error)
+        if document is not None:
+            roots = _root_fields(document, context.operation_name)
+            protected = [f for f in roots or () if f.name.value not in PUBLIC_ROOT_FIELDS]
+            if roots is None or protected:
+                error = await _authentication_error(context.context)
+                if error is not None:
+                    context.result = ExecutionResult(
+                        data=None, errors=[_located(error, protected[0] if protected else None)]
+                    )
         yield
 
 
-def _refused(error: Unauthenticated) -> ExecutionResult:
-    return ExecutionResult(data=None, errors=[error])
+async def _authentication_error(request_context: object) -> Unauthenticated | None:
+    if not isinstance(request_context, RequestContext):
+        return Unauthenticated("Authentication required")
+    try:
+        await request_context.caller.principal()
+    except Unauthenticated as error:
+        return error
+    return None
 
 
-def _root_fields(document: DocumentNode, operation_name: str | None) -> set[str]:
-    """Names of the fields the operation selects at its root, through any fragments."""
+def _located(error: Unauthenticated, field: FieldNode | None) -> GraphQLError:
+    if field is None:
+        return error
+    key = field.alias.value if field.alias else field.name.value
+    return GraphQLError(error.message, nodes=[field], path=[key], extensions=error.extensions)
+
+
+def _root_fields(document: DocumentNode, operation_name: str | None) -> list[FieldNode] | None:
+    """The fields the operation selects at its root, through any fragments, in document
+    order; None when the document names no such operation."""
     operation = get_operation_ast(document, operation_name)
     if operation is None:
-        return {"<unknown operation>"}
+        return None
     fragments: dict[str, Any] = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    names: set[str] = set()
+    fields: list[FieldNode] = []
     spread: set[str] = set()
-    pending: list[SelectionNode] = list(operation.selection_set.selections)
+    pending: list[SelectionNode] = list(reversed(operation.selection_set.selections))
     while pending:
         selection = pending.pop()
         if isinstance(selection, FieldNode):
-            names.add(selection.name.value)
+            fields.append(selection)
         elif isinstance(selection, InlineFragmentNode):
-            pending.extend(selection.selection_set.selections)
+            pending.extend(reversed(selection.selection_set.selections))
         elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in spread:
             spread.add(selection.name.value)
             fragment = fragments.get(selection.name.value)
             if fragment is not None:
-                pending.extend(fragment.selection_set.selections)
-    return names
+                pending.extend(reversed(fragment.selection_set.selections))
+    return fields

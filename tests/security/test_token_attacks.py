@@ -33,6 +33,17 @@ ISSUER = "https://users.example.test"
 NO_TOKEN = "Authentication required: send Authorization: Bearer <token>"
 
 
+def refusal(reason: str) -> dict[str, Any]:
+    """The whole body of a refused QUERY: no data, one error at the field that needed a token."""
+    error = {
+        "message": reason,
+        "locations": [{"line": 1, "column": 3}],
+        "path": ["getOrders"],
+        "extensions": {"code": "UNAUTHENTICATED"},
+    }
+    return {"data": None, "errors": [error]}
+
+
 @dataclass(frozen=True)
 class Keys:
     trusted: KeyPair
@@ -176,10 +187,7 @@ async def test_a_bad_credential_is_unauthenticated_with_no_data(
         response = await client.post(url, json={"query": QUERY}, headers=headers)
 
     assert response.status_code == 200
-    assert response.json() == {
-        "data": None,
-        "errors": [{"message": attack.reason, "extensions": {"code": "UNAUTHENTICATED"}}],
-    }
+    assert response.json() == refusal(attack.reason)
     for secret in filter(None, [token, SECRET, keys.trusted.public_pem.splitlines()[1]]):
         assert secret not in response.text
 
@@ -211,7 +219,9 @@ async def test_an_unauthenticated_mutation_changes_nothing(app_with: AppFactory)
         admin = {"Authorization": f"Bearer {hs(sub='admin-1', roles=['admin'])}"}
         after = await client.post("/graphql", json={"query": QUERY}, headers=admin)
     assert refused.json()["data"] is None
-    assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert [(e["path"], e["extensions"]["code"]) for e in refused.json()["errors"]] == [
+        (["placeOrder"], "UNAUTHENTICATED")
+    ]
     assert after.json() == {"data": {"getOrders": []}}
 
 
@@ -278,14 +288,36 @@ async def test_an_unreachable_jwks_endpoint_is_unauthenticated_not_a_server_erro
                 "/graphql", json={"query": QUERY}, headers={"Authorization": f"Bearer {token}"}
             )
     assert response.status_code == 200
+    assert response.json() == refusal("Token signing keys cannot be fetched right now")
+    assert "subgraph.auth WARNING cannot fetch the JWK set" in logs.text()
+    assert token not in logs.text()
+
+
+async def test_the_refusal_names_the_first_field_that_needed_a_token_and_nothing_runs(
+    client: Any,
+) -> None:
+    query = """query Mixed {
+      __typename
+      _service { sdl }
+      mine: getOrder(id: 1) { id }
+      getOrders { id }
+    }"""
+    response = await client.post("/graphql", json={"query": query})
     assert response.json() == {
         "data": None,
         "errors": [
             {
-                "message": "Token signing keys cannot be fetched right now",
+                "message": NO_TOKEN,
+                "locations": [{"line": 4, "column": 7}],
+                "path": ["mine"],
                 "extensions": {"code": "UNAUTHENTICATED"},
             }
         ],
     }
-    assert "subgraph.auth WARNING cannot fetch the JWK set" in logs.text()
-    assert token not in logs.text()
+
+
+async def test_public_fields_alone_need_no_token(client: Any) -> None:
+    response = await client.post("/graphql", json={"query": "{ __typename _service { sdl } }"})
+    body = response.json()
+    assert "errors" not in body
+    assert body["data"]["__typename"] == "Query"
