@@ -23,6 +23,9 @@ from subgraph.api.errors import Unauthenticated
 
 # Root fields anyone may ask for: composition needs `_service`, tools need introspection.
 PUBLIC_ROOT_FIELDS = frozenset({"_service", "__typename", "__schema", "__type"})
+# Checked per entity instead (Order references and the `orders` fields ask for the caller):
+# an error at `_entities.0.orders` lets the router place it at `user.orders` in its response.
+CHECKED_PER_ENTITY = frozenset({"_entities"})
 
 
 class RequireAuthentication(SchemaExtension):
@@ -30,7 +33,7 @@ class RequireAuthentication(SchemaExtension):
 
     The fields check the caller too; checking here as well makes the refusal a single
     UNAUTHENTICATED error with no data, whatever the operation selected. The error points at
-    the first root field that needed the token, so a router can attribute it.
+    the first root field that needed the token. `_entities` is left to its fields.
     """
 
     async def on_execute(self) -> AsyncIterator[None]:
@@ -38,7 +41,8 @@ class RequireAuthentication(SchemaExtension):
         document = context.graphql_document
         if document is not None:
             roots = _root_fields(document, context.operation_name)
-            protected = [f for f in roots or () if f.name.value not in PUBLIC_ROOT_FIELDS]
+            unchecked = PUBLIC_ROOT_FIELDS | CHECKED_PER_ENTITY
+            protected = [f for f in roots or () if f.name.value not in unchecked]
             if roots is None or protected:
                 error = await _authentication_error(context.context)
                 if error is not None:

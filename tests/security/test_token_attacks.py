@@ -321,3 +321,22 @@ async def test_public_fields_alone_need_no_token(client: Any) -> None:
     body = response.json()
     assert "errors" not in body
     assert body["data"]["__typename"] == "Query"
+
+
+async def test_entities_without_a_token_refuse_each_entity_that_reads_orders(
+    client: Any,
+) -> None:
+    """Per entity, not up front: the router maps `_entities.1.orders` to where it belongs."""
+    query = """query($r: [_Any!]!) {
+      _entities(representations: $r) { ... on Order { id } ... on User { id orders { id } } }
+    }"""
+    representations = [{"__typename": "Order", "id": "1"}, {"__typename": "User", "id": "7"}]
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": {"r": representations}}
+    )
+    body = response.json()
+    assert body["data"] == {"_entities": [None, None]}
+    assert sorted((e["path"], e["extensions"]["code"], e["message"]) for e in body["errors"]) == [
+        (["_entities", 0], "UNAUTHENTICATED", NO_TOKEN),
+        (["_entities", 1, "orders"], "UNAUTHENTICATED", NO_TOKEN),
+    ]
