@@ -216,3 +216,12 @@ async def test_an_id_no_order_can_have_reads_as_not_found(client: Any, order_id:
     assert cancel == {
         "data": {"cancelOrder": {"success": False, "message": f"Order {order_id} not found"}}
     }
+
+
+async def test_graphiqls_full_introspection_query_passes_the_guards(client: Any) -> None:
+    from graphql import get_introspection_query
+
+    query = get_introspection_query(descriptions=True, input_value_deprecation=True)
+    body = await gql(client, query)
+    assert "errors" not in body
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
