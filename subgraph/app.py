@@ -8,16 +8,21 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, get
 from litestar.response import Response
-from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.status_codes import (
+    HTTP_200_OK,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 from strawberry.litestar import make_graphql_controller
 
 from subgraph.api.context import Services, make_context_getter
+from subgraph.api.errors import body_too_large
 from subgraph.api.schema import build_schema
 from subgraph.auth import TokenVerifier
 from subgraph.persistence.engine import close_pool, open_pool
 from subgraph.persistence.piccolo_conf import DB
 from subgraph.persistence.tables import OrderRow
-from subgraph.settings import Settings, get_settings
+from subgraph.settings import Settings, get_settings, refuse_unsafe
 
 logger = logging.getLogger("subgraph.app")
 
@@ -43,8 +48,12 @@ async def ready() -> Response[dict[str, object]]:
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    """The ASGI app. The engine comes from `piccolo_conf` (the same environment as `settings`)."""
+    """The ASGI app. The engine comes from `piccolo_conf` (the same environment as `settings`).
+
+    Raises ConfigurationError for settings that cannot work or that production refuses.
+    """
     settings = settings or get_settings()
+    refuse_unsafe(settings)
     engine = DB
     services = Services(engine=engine, verifier=TokenVerifier(settings))
     graphql = make_graphql_controller(
@@ -68,5 +77,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[graphql, live, ready],
         lifespan=[lifespan],
         request_max_body_size=settings.request_max_body_bytes,
+        exception_handlers={
+            HTTP_413_REQUEST_ENTITY_TOO_LARGE: body_too_large(settings.request_max_body_bytes)
+        },
         debug=False,
     )

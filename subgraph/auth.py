@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import time
 from collections.abc import Iterable
 from typing import Any
 
 import jwt
 from jwt import PyJWKClient
+from jwt.algorithms import get_default_algorithms
 
 from subgraph.domain.access import Principal
-from subgraph.settings import Settings
+from subgraph.settings import ConfigurationError, Settings
 
 logger = logging.getLogger("subgraph.auth")
 
@@ -29,13 +32,19 @@ ADMIN_ROLE = "admin"
 ADMIN_SCOPE = "orders:admin"
 JWKS_TIMEOUT_SECONDS = 5
 
+__all__ = [
+    "AuthenticationFailed",
+    "ConfigurationError",
+    "RedactTokens",
+    "TokenVerifier",
+    "issue_token",
+    "principal_from_claims",
+    "signing_secret",
+]
+
 
 class AuthenticationFailed(Exception):
     """The request carries no usable credentials; the message is a short, token-free reason."""
-
-
-class ConfigurationError(Exception):
-    """The authentication settings cannot work (or are unsafe for production)."""
 
 
 class TokenVerifier:
@@ -45,19 +54,27 @@ class TokenVerifier:
         self._settings = settings
         self._algorithms = list(dict.fromkeys(settings.jwt_algorithms))
         self._jwks: PyJWKClient | None = None
-        self._public_key: str | None = None
-        self._secret: str | None = None
+        self._key: Any = None
         if settings.jwt_jwks_url:
-            self._jwks = PyJWKClient(
-                settings.jwt_jwks_url, cache_keys=True, timeout=JWKS_TIMEOUT_SECONDS
-            )
             self._require(ASYMMETRIC_ALGORITHMS, "JWT_JWKS_URL")
+            try:
+                self._jwks = PyJWKClient(
+                    settings.jwt_jwks_url,
+                    # No per-kid cache: it never expires, so a key withdrawn from the set
+                    # would stay trusted. The whole set is cached for a bounded time instead.
+                    cache_keys=False,
+                    lifespan=settings.jwt_jwks_cache_seconds,
+                    cooldown_duration=settings.jwt_jwks_refresh_cooldown_seconds,
+                    timeout=JWKS_TIMEOUT_SECONDS,
+                )
+            except jwt.PyJWKClientError as error:
+                raise ConfigurationError(f"JWT_JWKS_URL is not usable: {error}") from None
         elif settings.jwt_public_key:
-            self._public_key = settings.jwt_public_key.replace("\\n", "\n")
             self._require(ASYMMETRIC_ALGORITHMS, "JWT_PUBLIC_KEY")
+            self._key = _public_key(settings.jwt_public_key, self._algorithms)
         else:
-            self._secret = signing_secret(settings)
             self._require(HMAC_ALGORITHMS, "JWT_SECRET_KEY")
+            self._key = signing_secret(settings)
 
     def _require(self, allowed: Iterable[str], source: str) -> None:
         wrong = [a for a in self._algorithms if a not in allowed]
@@ -83,12 +100,12 @@ class TokenVerifier:
         return self.verify_token(token)
 
     def verify_token(self, token: str) -> Principal:
+        """The principal of a valid token; any failure is AuthenticationFailed, never echoing it."""
         settings = self._settings
         try:
-            key: Any = self._key_for(token)
             claims = jwt.decode(
                 token,
-                key=key,
+                key=self._key_for(token),
                 algorithms=self._algorithms,
                 audience=settings.jwt_audience,
                 issuer=settings.jwt_issuer,
@@ -99,34 +116,66 @@ class TokenVerifier:
                     "verify_iss": settings.jwt_issuer is not None,
                 },
             )
-        except jwt.ExpiredSignatureError:
-            raise AuthenticationFailed("Token has expired") from None
-        except jwt.ImmatureSignatureError:
-            raise AuthenticationFailed("Token is not yet valid") from None
-        except jwt.InvalidAudienceError:
-            raise AuthenticationFailed("Token audience is not accepted") from None
-        except jwt.InvalidIssuerError:
-            raise AuthenticationFailed("Token issuer is not accepted") from None
-        except jwt.MissingRequiredClaimError as error:
-            raise AuthenticationFailed(f"Token lacks the {error.claim!r} claim") from None
-        except jwt.InvalidSignatureError:
-            raise AuthenticationFailed("Token signature is invalid") from None
-        except jwt.InvalidAlgorithmError:
-            raise AuthenticationFailed("Token algorithm is not accepted") from None
-        except (jwt.PyJWKClientError, jwt.PyJWKClientConnectionError):
-            raise AuthenticationFailed("Token signing key is unknown") from None
-        except jwt.InvalidTokenError:
-            raise AuthenticationFailed("Token is malformed or invalid") from None
+        except jwt.PyJWTError as error:
+            raise AuthenticationFailed(_reason(error)) from None
         return principal_from_claims(claims, roles_claim=settings.jwt_roles_claim)
 
     def _key_for(self, token: str) -> Any:
-        if self._jwks is not None:
-            # Unknown `kid`s make PyJWKClient refetch the set once before giving up.
-            return self._jwks.get_signing_key_from_jwt(token).key
-        return self._public_key if self._public_key is not None else self._secret
+        if self._jwks is None:
+            return self._key
+        try:
+            # The PyJWK binds the key to its own algorithm; an unknown `kid` refetches the
+            # set once per cooldown before giving up.
+            return self._jwks.get_signing_key_from_jwt(token)
+        except jwt.PyJWKClientConnectionError as error:
+            logger.warning("cannot fetch the JWK set from JWT_JWKS_URL: %s", error)
+            raise
+        except ValueError as error:  # a JWKS response that is not JSON
+            logger.warning("the JWK set from JWT_JWKS_URL is unreadable: %s", error)
+            raise jwt.PyJWKClientConnectionError("unreadable JWK set") from None
+
+
+_REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "Token has expired"),
+    (jwt.ImmatureSignatureError, "Token is not yet valid"),
+    (jwt.InvalidAudienceError, "Token audience is not accepted"),
+    (jwt.InvalidIssuerError, "Token issuer is not accepted"),
+    (jwt.InvalidSignatureError, "Token signature is invalid"),
+    (jwt.InvalidAlgorithmError, "Token algorithm is not accepted"),
+    (jwt.exceptions.InvalidSubjectError, "Token subject must be a non-empty string"),
+    (jwt.PyJWKClientConnectionError, "Token signing keys cannot be fetched right now"),
+    (jwt.PyJWKClientError, "Token signing key is unknown"),
+)
+
+
+def _reason(error: jwt.PyJWTError) -> str:
+    """A short reason for the client; PyJWT's own messages are fine but never include the token."""
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return f"Token lacks the {error.claim!r} claim"
+    for kind, reason in _REASONS:
+        if isinstance(error, kind):
+            return reason
+    return "Token is malformed or invalid"
+
+
+def _public_key(pem: str, algorithms: list[str]) -> Any:
+    """The PEM public key, parsed once; it must suit every configured algorithm."""
+    text = pem.replace("\\n", "\n").strip()
+    key: Any = None
+    for name in algorithms:
+        try:
+            key = get_default_algorithms()[name].prepare_key(text)
+        except (jwt.InvalidKeyError, ValueError, TypeError):
+            raise ConfigurationError(
+                f"JWT_PUBLIC_KEY is not a PEM public key usable with {name}"
+            ) from None
+        if hasattr(key, "private_bytes"):
+            raise ConfigurationError("JWT_PUBLIC_KEY holds a private key: give its public key")
+    return key
 
 
 def principal_from_claims(claims: dict[str, Any], *, roles_claim: str) -> Principal:
+    """The caller a verified token names: `sub` is the user id, the roles say admin or not."""
     subject = claims.get("sub")
     if not isinstance(subject, (str, int)) or isinstance(subject, bool) or str(subject) == "":
         raise AuthenticationFailed("Token subject is missing or invalid")
@@ -164,8 +213,13 @@ def issue_token(
     settings: Settings, *, subject: str, roles: Iterable[str] = (), ttl_seconds: int = 3600
 ) -> str:
     """A token signed with the configured HS secret, for GraphiQL, scripts and tests."""
-    import time
-
+    if settings.jwt_jwks_url or settings.jwt_public_key:
+        raise ConfigurationError(
+            "this instance accepts tokens signed by your issuer's private key "
+            "(JWT_PUBLIC_KEY / JWT_JWKS_URL); mint them there, not with `token`"
+        )
+    if ttl_seconds <= 0:
+        raise ConfigurationError("--ttl must be a positive number of seconds")
     now = int(time.time())
     algorithm = next((a for a in settings.jwt_algorithms if a in HMAC_ALGORITHMS), "HS256")
     claims: dict[str, Any] = {"sub": subject, "iat": now, "exp": now + ttl_seconds}
@@ -176,3 +230,28 @@ def issue_token(
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
     return jwt.encode(claims, signing_secret(settings), algorithm=algorithm)
+
+
+# A compact JWS (three base64url parts, the first a JSON header) and credential query parameters.
+_JWT_SHAPE = re.compile(r"eyJ[\w-]*\.[\w-]*\.[\w-]*")
+_CREDENTIAL_PARAMETER = re.compile(
+    r"((?:access_token|id_token|token|jwt|authorization)=)[^&\s\"']+", re.IGNORECASE
+)
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """`text` with anything shaped like a token replaced, for log lines."""
+    text = _JWT_SHAPE.sub(REDACTED, text)
+    return _CREDENTIAL_PARAMETER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class RedactTokens(logging.Filter):
+    """Scrub tokens from log records: an access log line would otherwise show `?token=...`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
 
 from subgraph.persistence.migrate import migrate, use_package_conf
-from subgraph.settings import get_settings
+from subgraph.settings import ConfigurationError, get_settings, refuse_unsafe
 
 DEFAULT_PORT = 5000  # the seed service's port, so existing clients and bookmarks keep working
 
@@ -21,9 +25,25 @@ def _configure_logging() -> None:
     )
 
 
+def _uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's logging with tokens scrubbed: its access log prints query strings."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_tokens"] = {"()": "subgraph.auth.RedactTokens"}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact_tokens")
+    return config
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from subgraph.auth import TokenVerifier
+
+    # Refuse before migrating or binding; every worker's create_app checks again.
+    refuse_unsafe(get_settings())
+    TokenVerifier(get_settings())
     if not args.no_migrate:
         asyncio.run(migrate())
     uvicorn.run(
@@ -35,6 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http="httptools",
         log_level=get_settings().log_level.lower(),
+        log_config=_uvicorn_log_config(),
         server_header=False,
         proxy_headers=False,
     )
@@ -90,8 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     use_package_conf()
     args = build_parser().parse_args(argv)
-    _configure_logging()
-    return int(args.run(args))
+    try:
+        _configure_logging()
+        return int(args.run(args))
+    except ConfigurationError as error:
+        print(f"orders-subgraph: {error}", file=sys.stderr)
+    except ValidationError as error:
+        # Names and reasons only: the offending input could be a secret.
+        reasons = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']).upper() or 'settings'}: {e['msg']}"
+            for e in error.errors()
+        )
+        print(f"orders-subgraph: invalid settings: {reasons}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -41,9 +41,14 @@ class Settings(BaseSettings):
     jwt_issuer: str | None = None
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=600)
     jwt_roles_claim: str = "roles"
+    # The JWK set is refetched after this long, and at most this often for an unknown `kid`.
+    jwt_jwks_cache_seconds: float = Field(default=300, gt=0)
+    jwt_jwks_refresh_cooldown_seconds: float = Field(default=30, ge=0)
 
     # GraphQL guards.
     graphql_introspection: bool = True
+    # Production refuses to start with introspection on unless this says it is intended.
+    graphql_introspection_in_production: bool = False
     graphql_max_depth: int = Field(default=12, ge=1)
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=2000, ge=1)
@@ -68,6 +73,34 @@ class Settings(BaseSettings):
                 f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{self.postgres_db}"
             )
         return None
+
+
+class ConfigurationError(Exception):
+    """The settings cannot work, or are unsafe for production; the message names the fix."""
+
+
+MIN_PRODUCTION_SECRET_BYTES = 32
+
+
+def refuse_unsafe(settings: Settings) -> None:
+    """Raise ConfigurationError listing every reason production must not start with these."""
+    if settings.app_env != "production":
+        return
+    problems: list[str] = []
+    secret = settings.jwt_secret_key.get_secret_value() if settings.jwt_secret_key else ""
+    # With a public key or a JWKS URL the secret, if any, is not used.
+    uses_secret = not (settings.jwt_jwks_url or settings.jwt_public_key)
+    if uses_secret and not secret:
+        problems.append("no token key: set JWT_SECRET_KEY, JWT_PUBLIC_KEY or JWT_JWKS_URL")
+    elif uses_secret and len(secret.encode()) < MIN_PRODUCTION_SECRET_BYTES:
+        problems.append(f"JWT_SECRET_KEY is shorter than {MIN_PRODUCTION_SECRET_BYTES} bytes")
+    if settings.graphql_introspection and not settings.graphql_introspection_in_production:
+        problems.append(
+            "GRAPHQL_INTROSPECTION is on: set GRAPHQL_INTROSPECTION=false, "
+            "or GRAPHQL_INTROSPECTION_IN_PRODUCTION=true to keep it on deliberately"
+        )
+    if problems:
+        raise ConfigurationError("APP_ENV=production refuses to start: " + "; ".join(problems))
 
 
 @lru_cache(maxsize=1)

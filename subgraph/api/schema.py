@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from graphql import GraphQLError
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from subgraph.api.entities import CheckedEntitiesSchema
-from subgraph.api.errors import MaskUnexpectedErrors
+from subgraph.api.errors import (
+    ClientError,
+    MaskUnexpectedErrors,
+    has_code,
+    is_unexpected,
+    masked,
+    request_id_of,
+    with_code,
+)
+from subgraph.api.guards import guard_extensions
 from subgraph.api.mutations import Mutation
 from subgraph.api.queries import Query
 from subgraph.api.types import ProductType, UserType
 from subgraph.settings import Settings
 
 FEDERATION_VERSION = "2.11"
-CACHE_SIZE = 1024
 
 
 class OrdersSchema(CheckedEntitiesSchema):
@@ -32,16 +35,44 @@ class OrdersSchema(CheckedEntitiesSchema):
         """Silence Strawberry's per-error logging: client errors are expected, and unexpected
         ones are logged once, with the request id, by MaskUnexpectedErrors."""
 
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Strawberry's `execute`, with a last check that every error is masked or coded."""
+        result = await super().execute(
+            query,
+            variable_values=variable_values,
+            context_value=context_value,
+            root_value=root_value,
+            operation_name=operation_name,
+            allowed_operation_types=allowed_operation_types,
+            operation_extensions=operation_extensions,
+        )
+        # An exception raised by an extension hook ends the operation before MaskUnexpectedErrors
+        # sees the result: mask and code what it missed, so nothing leaves unmasked.
+        if result.errors and not all(has_code(e) for e in result.errors):
+            request_id = request_id_of(context_value)
+            result.errors = [
+                masked(e, request_id)
+                if is_unexpected(e)
+                else e
+                if has_code(e)
+                else with_code(e, ClientError.code)
+                for e in result.errors
+            ]
+        return result
+
 
 def build_schema(settings: Settings) -> OrdersSchema:
-    extensions: list[Any] = [
-        MaskUnexpectedErrors,
-        lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-    ]
+    # Masking and coding of errors runs when the operation ends, on whatever the guards refused.
+    extensions: list[Any] = [MaskUnexpectedErrors, *guard_extensions(settings)]
     return OrdersSchema(
         query=Query,
         mutation=Mutation,
