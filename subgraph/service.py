@@ -22,9 +22,9 @@ from subgraph.persistence.repository import OrderFilter, ParentColumn
 from subgraph.persistence.unit_of_work import UnitOfWork
 
 MAX_PAGE_SIZE = 1000
-# orders.id is a PostgreSQL serial (int4): a larger id names no order, and must not reach the
+# orders.id is a bigserial (int8): a larger id names no order, and must not reach the
 # database, which refuses it as an argument (the fuzz in tests/security found this).
-MAX_ORDER_ID = 2**31 - 1
+MAX_ORDER_ID = 2**63 - 1
 
 Clock = Callable[[], datetime]
 

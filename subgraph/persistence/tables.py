@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from piccolo.columns import (
     BigInt,
+    BigSerial,
     Integer,
-    Serial,
     Text,
     Timestamptz,
     Varchar,
@@ -16,7 +16,7 @@ from piccolo.table import Table
 class OrderRow(Table, tablename="orders"):
     """One order. `version` grows with every stored change (optimistic concurrency)."""
 
-    id = Serial(primary_key=True)
+    id = BigSerial(primary_key=True)
     user_id = Varchar(length=64)
     product_id = Varchar(length=64)
     quantity = Integer()
@@ -32,7 +32,7 @@ class OrderRow(Table, tablename="orders"):
 class OrderStatusChangeRow(Table, tablename="order_status_changes"):
     """One entry of an order's history; deleted with its order."""
 
-    id = Serial(primary_key=True)
+    id = BigSerial(primary_key=True)
     order_id = BigInt(index=True)
     status = Varchar(length=16)
     at = Timestamptz()
@@ -42,7 +42,7 @@ class OrderStatusChangeRow(Table, tablename="order_status_changes"):
 class OutboxRow(Table, tablename="order_outbox"):
     """An event to publish, written in the same transaction as the change it records."""
 
-    id = Serial(primary_key=True)
+    id = BigSerial(primary_key=True)
     event_id = Varchar(length=36, unique=True)
     event_type = Varchar(length=32)
     order_id = BigInt(index=True)

@@ -162,3 +162,21 @@ async def test_deleting_removes_the_order_and_its_history_and_records_the_event(
 async def test_ids_that_cannot_name_an_order_are_not_found() -> None:
     for raw in ["abc", "-1", "0", str(2**70), ""]:
         assert await service.get_order(uow=uow(), principal=ADMIN, order_id=raw) is None
+
+
+async def test_ids_do_not_run_out_at_two_billion() -> None:
+    rows = await OrderRow.raw(
+        "SELECT table_name, data_type FROM information_schema.columns "
+        "WHERE column_name = 'id' AND table_name IN ('orders', 'order_status_changes', "
+        "'order_outbox') ORDER BY table_name"
+    )
+    assert {r["table_name"]: r["data_type"] for r in rows} == {
+        "order_outbox": "bigint",
+        "order_status_changes": "bigint",
+        "orders": "bigint",
+    }
+    await OrderRow.raw("SELECT setval('orders_id_seq', 3000000000)")
+    order_id = await place()
+    assert order_id == 3_000_000_001
+    found = await service.get_order(uow=uow(), principal=ADMIN, order_id=str(order_id))
+    assert found is not None and found.id == order_id

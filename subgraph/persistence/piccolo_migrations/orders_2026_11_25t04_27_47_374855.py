@@ -1,5 +1,5 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.column_types import BigInt, Integer, Serial, Text, Timestamptz, Varchar
+from piccolo.columns.column_types import BigInt, BigSerial, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 
@@ -32,8 +32,8 @@ async def forwards() -> MigrationManager:
         tablename="orders",
         column_name="id",
         db_column_name="id",
-        column_class_name="Serial",
-        column_class=Serial,
+        column_class_name="BigSerial",
+        column_class=BigSerial,
         params={
             "null": False,
             "primary_key": True,
@@ -246,8 +246,8 @@ async def forwards() -> MigrationManager:
         tablename="order_outbox",
         column_name="id",
         db_column_name="id",
-        column_class_name="Serial",
-        column_class=Serial,
+        column_class_name="BigSerial",
+        column_class=BigSerial,
         params={
             "null": False,
             "primary_key": True,
@@ -457,8 +457,8 @@ async def forwards() -> MigrationManager:
         tablename="order_status_changes",
         column_name="id",
         db_column_name="id",
-        column_class_name="Serial",
-        column_class=Serial,
+        column_class_name="BigSerial",
+        column_class=BigSerial,
         params={
             "null": False,
             "primary_key": True,
