@@ -10,7 +10,6 @@ import json
 from typing import Any, Literal
 
 from faststream.specification import AsyncAPI
-from piccolo.engine.sqlite import SQLiteEngine
 
 from subgraph import __version__
 from subgraph.messaging.broker import (
@@ -21,6 +20,7 @@ from subgraph.messaging.broker import (
 )
 from subgraph.messaging.inventory import add_inventory_consumer
 from subgraph.messaging.publisher.events import EventPublisher
+from subgraph.persistence.unit_of_work import UnitOfWork
 from subgraph.settings import Settings
 
 Format = Literal["json", "yaml"]
@@ -39,13 +39,30 @@ def build_document(settings: Settings) -> Any:
     """The document as FastStream's schema object."""
     broker = make_broker(settings)
     EventPublisher(broker, timeout_seconds=settings.rabbitmq_publish_timeout_seconds)
-    # The handlers never run here; the engine only satisfies the signature.
-    add_inventory_consumer(broker, SQLiteEngine(path=":memory:"))
+    add_inventory_consumer(broker, _never_consumes)
     document = AsyncAPI(
         broker, title=TITLE, version=__version__, description=DESCRIPTION
     ).to_specification()
     _describe_both_inventory_keys(document)
+    _sort(document)
     return document
+
+
+def _sort(document: Any) -> None:
+    """Order entries by name: FastStream keeps publishers in a set, whose order varies by run,
+    and the committed document must be byte-for-byte reproducible."""
+    document.channels = dict(sorted(document.channels.items()))
+    document.operations = dict(sorted(document.operations.items()))
+    components = document.components
+    if components is not None:
+        for name in ("messages", "schemas"):
+            entries = getattr(components, name)
+            if entries:
+                setattr(components, name, dict(sorted(entries.items())))
+
+
+def _never_consumes() -> UnitOfWork:
+    raise RuntimeError("the broker behind the AsyncAPI document never consumes")
 
 
 def _describe_both_inventory_keys(document: Any) -> None:

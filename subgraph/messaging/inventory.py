@@ -20,7 +20,6 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.schemas import Channel
 from faststream.rabbit.subscriber import RabbitSubscriber
-from piccolo.engine.base import Engine
 
 from subgraph.domain.errors import ConcurrentModification, DomainError
 from subgraph.messaging.broker import (
@@ -56,8 +55,10 @@ def _routed_by(key: str) -> Callable[[Any], bool]:
     return matches
 
 
-def add_inventory_consumer(broker: RabbitBroker, engine: Engine[Any]) -> RabbitSubscriber:
-    """Subscribe the inventory handlers on `broker`, using `engine` for the orders."""
+def add_inventory_consumer(
+    broker: RabbitBroker, unit_of_work: Callable[[], UnitOfWork]
+) -> RabbitSubscriber:
+    """Subscribe the inventory handlers on `broker`; each message gets a fresh unit of work."""
     subscriber = broker.subscriber(
         INVENTORY_QUEUE,
         INVENTORY_EXCHANGE,
@@ -78,18 +79,18 @@ def add_inventory_consumer(broker: RabbitBroker, engine: Engine[Any]) -> RabbitS
     @subscriber(filter=_routed_by(INVENTORY_RESERVED))
     async def inventory_reserved(result: InventoryReserved, message: RabbitMessage) -> None:
         """inventory.reserved: the stock is reserved; a PENDING order becomes CONFIRMED."""
-        await _apply(engine, result, message, reserved=True, reason=None)
+        await _apply(unit_of_work(), result, message, reserved=True, reason=None)
 
     @subscriber(filter=_routed_by(INVENTORY_REJECTED))
     async def inventory_rejected(result: InventoryRejected, message: RabbitMessage) -> None:
         """inventory.rejected: no stock; a PENDING order becomes REJECTED with the reason."""
-        await _apply(engine, result, message, reserved=False, reason=result.reason)
+        await _apply(unit_of_work(), result, message, reserved=False, reason=result.reason)
 
     return subscriber
 
 
 async def _apply(
-    engine: Engine[Any],
+    uow: UnitOfWork,
     result: InventoryResult,
     message: RabbitMessage,
     *,
@@ -98,7 +99,7 @@ async def _apply(
 ) -> None:
     try:
         outcome = await apply_inventory_result(
-            uow=UnitOfWork(engine),
+            uow=uow,
             principal=INVENTORY_PRINCIPAL,
             event_id=result.event_id,
             order_id=result.order_id,

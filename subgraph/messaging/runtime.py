@@ -23,6 +23,7 @@ from subgraph.messaging.publisher.relay import OutboxRelay, RelayOptions
 from subgraph.messaging.publisher.wakeups import Polling, PostgresNotifications, Wakeups
 from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.outbox import OutboxStore, RetryPolicy
+from subgraph.persistence.unit_of_work import UnitOfWork
 from subgraph.settings import Settings
 
 logger = logging.getLogger("subgraph.messaging")
@@ -110,7 +111,7 @@ class Messaging:
             broker, timeout_seconds=self.settings.rabbitmq_publish_timeout_seconds
         )
         if self.consume:
-            add_inventory_consumer(broker, self.engine)
+            add_inventory_consumer(broker, lambda: UnitOfWork(self.engine))
         self._broker = broker
         if not await self._connect(broker):
             return

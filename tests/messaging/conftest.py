@@ -50,13 +50,19 @@ def rabbit_vhost() -> Iterator[str]:
 
 
 @pytest.fixture
-async def outbox_db(pool: str) -> str:
-    """The empty database with the pool open, the consumer's de-duplication ids cleared too."""
-    connection = await asyncpg.connect(pool)
+async def empty_db(db: str) -> str:
+    """The empty database, the consumer's de-duplication ids cleared too (no pool: for apps)."""
+    connection = await asyncpg.connect(db)
     try:
         await connection.execute("TRUNCATE processed_messages RESTART IDENTITY")
     finally:
         await connection.close()
+    return db
+
+
+@pytest.fixture
+async def outbox_db(empty_db: str, pool: str) -> str:
+    """The empty database with the app's pool open in this process."""
     return pool
 
 

@@ -12,16 +12,23 @@ from subgraph import service
 from subgraph.domain.access import Principal
 from subgraph.domain.order import Order
 from subgraph.messaging.runtime import Messaging
-from subgraph.persistence.piccolo_conf import DB
 from subgraph.persistence.unit_of_work import UnitOfWork
 from tests.conftest import TEST_DSN
 
 ADMIN = Principal(user_id="admin-1", is_admin=True)
 
 
+def _engine() -> Any:
+    # Imported late: creating the engine at collection time, before the test database
+    # exists, makes Piccolo warn that it cannot read the server version.
+    from subgraph.persistence.piccolo_conf import DB
+
+    return DB
+
+
 async def place(user: str = "u1", product: str = "p1", quantity: int = 1) -> Order:
     return await service.place_order(
-        uow=UnitOfWork(DB),
+        uow=UnitOfWork(_engine()),
         principal=Principal(user_id=user),
         user_id=user,
         product_id=product,
@@ -31,18 +38,20 @@ async def place(user: str = "u1", product: str = "p1", quantity: int = 1) -> Ord
 
 async def change_quantity(order: Order, quantity: int) -> Order:
     return await service.update_order(
-        uow=UnitOfWork(DB), principal=ADMIN, order_id=order.id or 0, quantity=quantity
+        uow=UnitOfWork(_engine()), principal=ADMIN, order_id=order.id or 0, quantity=quantity
     )
 
 
 async def set_status(order: Order, status: str) -> Order:
     return await service.update_order(
-        uow=UnitOfWork(DB), principal=ADMIN, order_id=order.id or 0, status=status
+        uow=UnitOfWork(_engine()), principal=ADMIN, order_id=order.id or 0, status=status
     )
 
 
 async def delete(order: Order) -> Order:
-    return await service.delete_order(uow=UnitOfWork(DB), principal=ADMIN, order_id=order.id or 0)
+    return await service.delete_order(
+        uow=UnitOfWork(_engine()), principal=ADMIN, order_id=order.id or 0
+    )
 
 
 async def query(sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -72,7 +81,7 @@ async def running(
     settings: Any, *, relay: bool = True, consume: bool = False
 ) -> AsyncIterator[Messaging]:
     """The messaging runtime of one process, stopped at the end of the block."""
-    messaging = Messaging(settings, DB, relay=relay, consume=consume)
+    messaging = Messaging(settings, _engine(), relay=relay, consume=consume)
     messaging.start()
     try:
         yield messaging
