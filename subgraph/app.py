@@ -51,14 +51,18 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     messaging: Messaging | None = request.app.state.get("messaging")
     if messaging is not None:
         body["broker"] = await messaging.state()
-        backlog = await messaging.store.backlog()
-        oldest = backlog.oldest_created_at
-        body["outbox"] = {
-            "unpublished": backlog.unpublished,
-            "oldest_age_seconds": (
-                round((datetime.now(UTC) - oldest).total_seconds(), 3) if oldest else None
-            ),
-        }
+        try:
+            backlog = await messaging.store.backlog()
+        except Exception as error:  # noqa: BLE001 - the report is informative, not a verdict
+            logger.warning("outbox backlog unavailable: %s", type(error).__name__)
+        else:
+            oldest = backlog.oldest_created_at
+            body["outbox"] = {
+                "unpublished": backlog.unpublished,
+                "oldest_age_seconds": (
+                    round((datetime.now(UTC) - oldest).total_seconds(), 3) if oldest else None
+                ),
+            }
     return Response(body, status_code=HTTP_200_OK)
 
 

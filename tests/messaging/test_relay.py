@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from subgraph.messaging.runtime import Messaging
 from subgraph.messaging.schemas import EVENT_MODELS
 from tests.messaging import support
 from tests.messaging.conftest import CLOSED_PORT_URL, EventTap, eventually, fast_settings
@@ -137,3 +139,52 @@ async def test_an_unroutable_event_counts_as_failed_and_is_retried_until_a_queue
     assert received[0].correlation_id == str(order.id)
     rows = await support.query("SELECT last_error FROM order_outbox")
     assert rows[0]["last_error"] is None
+
+
+async def test_an_idle_relay_wakes_on_the_outbox_notification_before_its_next_poll(
+    outbox_db: str, rabbit_vhost: str, tap: EventTap
+) -> None:
+    # Polling every minute: an event arriving within the wait bound came through LISTEN/NOTIFY.
+    settings = fast_settings(rabbit_vhost, outbox_poll_seconds=60.0)
+    async with support.running(settings) as relay:
+        await eventually(lambda: _connected(relay))
+        await asyncio.sleep(0.5)  # the first (empty) round is over; the relay waits
+        order = await support.place("u1", "p1", 1)
+        received = await tap.wait_for(1)
+    assert received[0].correlation_id == str(order.id)
+
+
+async def _connected(relay: Messaging) -> bool:
+    return await relay.state() == "connected"
+
+
+async def test_published_rows_and_consumed_ids_are_pruned_after_the_retention(
+    outbox_db: str,
+) -> None:
+    from subgraph.persistence.inbox import ProcessedMessages
+    from subgraph.persistence.outbox import OutboxStore, RetryPolicy
+    from subgraph.persistence.piccolo_conf import DB
+
+    old, recent, waiting = [await support.place(f"u{i}", "p1", 1) for i in range(3)]
+    await support.query(
+        "UPDATE order_outbox SET published_at = now() - interval '10 days' WHERE order_id = $1",
+        old.id,
+    )
+    await support.query(
+        "UPDATE order_outbox SET published_at = now() - interval '1 hour' WHERE order_id = $1",
+        recent.id,
+    )
+    await support.query(
+        "INSERT INTO processed_messages (event_id, processed_at) VALUES "
+        "('old', now() - interval '10 days'), ('new', now())"
+    )
+    cutoff = datetime.now(UTC) - timedelta(days=7)
+
+    store = OutboxStore(DB, RetryPolicy(base_seconds=1, max_seconds=1))
+    assert await store.prune(published_before=cutoff) == 1
+    assert await ProcessedMessages().prune(processed_before=cutoff) == 1
+
+    left = await support.query("SELECT order_id FROM order_outbox ORDER BY order_id")
+    assert [r["order_id"] for r in left] == [recent.id, waiting.id]
+    ids = await support.query("SELECT event_id FROM processed_messages")
+    assert [r["event_id"] for r in ids] == ["new"]
