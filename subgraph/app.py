@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.response import Response
 from litestar.status_codes import (
     HTTP_200_OK,
@@ -19,6 +21,8 @@ from subgraph.api.context import Services, make_context_getter
 from subgraph.api.errors import body_too_large
 from subgraph.api.schema import build_schema
 from subgraph.auth import TokenVerifier
+from subgraph.messaging.http import asyncapi_routes
+from subgraph.messaging.runtime import Messaging
 from subgraph.persistence.engine import close_pool, open_pool
 from subgraph.persistence.piccolo_conf import DB
 from subgraph.persistence.tables import OrderRow
@@ -34,8 +38,12 @@ def live() -> dict[str, str]:
 
 
 @get("/health/ready", include_in_schema=False)
-async def ready() -> Response[dict[str, object]]:
-    """Ready when the database answers."""
+async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
+    """Ready when the database answers; also reports the broker and the outbox backlog.
+
+    A broker outage does not make the service unready: orders are still accepted and their
+    events wait in the outbox.
+    """
     try:
         await OrderRow.raw("SELECT 1")
     except Exception as error:  # noqa: BLE001 - any failure means not ready
@@ -44,7 +52,23 @@ async def ready() -> Response[dict[str, object]]:
             {"status": "unavailable", "database": "unreachable"},
             status_code=HTTP_503_SERVICE_UNAVAILABLE,
         )
-    return Response({"status": "ok", "database": "ok"}, status_code=HTTP_200_OK)
+    body: dict[str, object] = {"status": "ok", "database": "ok"}
+    messaging: Messaging | None = request.app.state.get("messaging")
+    if messaging is not None:
+        body["broker"] = await messaging.state()
+        try:
+            backlog = await messaging.store.backlog()
+        except Exception as error:  # noqa: BLE001 - the report is informative, not a verdict
+            logger.warning("outbox backlog unavailable: %s", type(error).__name__)
+        else:
+            oldest = backlog.oldest_created_at
+            body["outbox"] = {
+                "unpublished": backlog.unpublished,
+                "oldest_age_seconds": (
+                    round((datetime.now(UTC) - oldest).total_seconds(), 3) if oldest else None
+                ),
+            }
+    return Response(body, status_code=HTTP_200_OK)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -68,13 +92,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await open_pool(engine, settings)
+        # The relay and the inventory consumer run in the background; start-up never waits
+        # for RabbitMQ.
+        messaging = Messaging(
+            settings,
+            engine,
+            relay=settings.outbox_relay_enabled,
+            consume=settings.inventory_consumer_enabled,
+        )
+        app.state.messaging = messaging
+        messaging.start()
         try:
             yield
         finally:
+            await messaging.stop()
             await close_pool(engine)
 
     return Litestar(
-        route_handlers=[graphql, live, ready],
+        route_handlers=[graphql, live, ready, *asyncapi_routes(settings)],
         lifespan=[lifespan],
         request_max_body_size=settings.request_max_body_bytes,
         exception_handlers={

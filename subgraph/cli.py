@@ -1,4 +1,4 @@
-"""The `orders-subgraph` console script: serve, migrate, schema, token."""
+"""The `orders-subgraph` console script: serve, migrate, schema, token, relay, asyncapi."""
 
 from __future__ import annotations
 
@@ -82,6 +82,24 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _relay(args: argparse.Namespace) -> int:
+    from subgraph.messaging.runtime import run_until_signalled
+
+    settings = get_settings()
+    if settings.rabbitmq_url is None:
+        print("RABBITMQ_URL is not set: nothing to relay to", file=sys.stderr)
+        return 2
+    asyncio.run(run_until_signalled(settings, consume=not args.no_consume))
+    return 0
+
+
+def _asyncapi(args: argparse.Namespace) -> int:
+    from subgraph.messaging.asyncapi import document_text
+
+    sys.stdout.write(document_text(get_settings(), args.format))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orders-subgraph", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -105,6 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--role", action="append", default=[], help="a role, e.g. admin")
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
     token.set_defaults(run=_token)
+
+    relay = commands.add_parser(
+        "relay", help="publish the outbox to RabbitMQ and consume inventory results"
+    )
+    relay.add_argument(
+        "--no-consume", action="store_true", help="only relay the outbox; consume nothing"
+    )
+    relay.set_defaults(run=_relay)
+
+    asyncapi = commands.add_parser("asyncapi", help="print the AsyncAPI document of the events")
+    asyncapi.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    asyncapi.set_defaults(run=_asyncapi)
     return parser
 
 

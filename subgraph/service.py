@@ -6,6 +6,7 @@ together. Every function takes the caller's principal and applies the access rul
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -199,6 +200,53 @@ async def histories(*, uow: UnitOfWork, order_ids: Sequence[int]) -> dict[int, l
     return await uow.orders.history(order_ids)
 
 
+class InventoryOutcome(enum.Enum):
+    """What an inventory result did to its order."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # this event id was processed before
+    NOT_PENDING = "not_pending"  # the order moved on (cancelled, say); nothing to do
+    UNKNOWN_ORDER = "unknown_order"  # no such order (deleted, or never ours)
+
+
+# The products service acts through the consumer, not through a token: an admin-level principal.
+INVENTORY_PRINCIPAL = Principal(user_id="system:inventory", is_admin=True)
+
+
+async def apply_inventory_result(
+    *,
+    uow: UnitOfWork,
+    principal: Principal,
+    event_id: str,
+    order_id: str | int,
+    reserved: bool,
+    reason: str | None = None,
+    clock: Clock = utc_now,
+) -> InventoryOutcome:
+    """Confirm (stock reserved) or reject (stock refused) a PENDING order, once per event id.
+
+    The event id is recorded in the same transaction as the change, so a redelivered result
+    changes nothing; a result for an order that is no longer PENDING changes nothing either.
+    """
+    target = OrderStatus.CONFIRMED if reserved else OrderStatus.REJECTED
+    now = clock()
+    async with uow:
+        if not await uow.inbox.record(event_id, now=now):
+            return InventoryOutcome.DUPLICATE
+        parsed = parse_order_id(order_id)
+        order = await uow.orders.get(parsed) if parsed is not None else None
+        if order is None:
+            return InventoryOutcome.UNKNOWN_ORDER
+        if order.status is not OrderStatus.PENDING:
+            return InventoryOutcome.NOT_PENDING
+        principal.check_can_update(order.user_id, status=target, quantity=None)
+        why = "inventory reserved" if reserved else f"inventory rejected: {reason or 'no reason'}"
+        order.update(event_id=new_event_id(), now=now, status=target, reason=why)
+        await uow.orders.save(order)
+        uow.collect(order)
+    return InventoryOutcome.APPLIED
+
+
 async def _load(uow: UnitOfWork, raw_id: str | int) -> Order:
     order_id = parse_order_id(raw_id)
     order = await uow.orders.get(order_id) if order_id is not None else None
@@ -214,8 +262,11 @@ def _reason(principal: Principal, status: OrderStatus) -> str:
 
 
 __all__ = [
+    "INVENTORY_PRINCIPAL",
     "AccessDenied",
     "BadInput",
+    "InventoryOutcome",
+    "apply_inventory_result",
     "cancel_order",
     "delete_order",
     "get_order",

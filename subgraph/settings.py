@@ -31,6 +31,18 @@ class Settings(BaseSettings):
 
     # Messaging (events, issue 4): unset keeps events in the outbox.
     rabbitmq_url: SecretStr | None = None
+    outbox_relay_enabled: bool = True  # publish the outbox from inside `serve`
+    inventory_consumer_enabled: bool = True  # consume inventory results inside `serve`
+    outbox_batch_size: int = Field(default=100, ge=1, le=1000)
+    outbox_poll_seconds: float = Field(default=2.0, gt=0, le=300)
+    outbox_retry_base_seconds: float = Field(default=1.0, gt=0)
+    outbox_retry_max_seconds: float = Field(default=60.0, gt=0)
+    outbox_retention_hours: float = Field(default=168.0, ge=0)
+    rabbitmq_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    rabbitmq_publish_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The broker address printed in the AsyncAPI document; never derived from RABBITMQ_URL,
+    # so credentials and internal hosts cannot leak into the published contract.
+    asyncapi_server_url: str = "amqp://localhost:5672/"
 
     # Authentication.
     jwt_secret_key: SecretStr | None = None

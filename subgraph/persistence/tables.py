@@ -54,4 +54,12 @@ class OutboxRow(Table, tablename="order_outbox"):
     last_error = Text(null=True, default=None)
 
 
-TABLES: tuple[type[Table], ...] = (OrderRow, OrderStatusChangeRow, OutboxRow)
+class ProcessedMessageRow(Table, tablename="processed_messages"):
+    """A consumed message's id, stored with the change it caused so a redelivery changes nothing."""
+
+    id = Serial(primary_key=True)
+    event_id = Varchar(length=100, unique=True)
+    processed_at = Timestamptz()
+
+
+TABLES: tuple[type[Table], ...] = (OrderRow, OrderStatusChangeRow, OutboxRow, ProcessedMessageRow)

@@ -9,6 +9,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from subgraph.domain.order import Order
+from subgraph.persistence.inbox import ProcessedMessages
 from subgraph.persistence.repository import OrderRepository
 
 
@@ -19,6 +20,7 @@ class UnitOfWork:
     def __init__(self, engine: Engine[Any]) -> None:
         self.engine = engine
         self.orders = OrderRepository()
+        self.inbox = ProcessedMessages()
         self._seen: list[Order] = []
         self._transaction: object | None = None
 

@@ -1,0 +1,1 @@
+"""Publishing and consuming the events of the orders subgraph over RabbitMQ (FastStream)."""

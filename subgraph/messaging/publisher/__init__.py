@@ -1,0 +1,1 @@
+"""The outbox relay: stored events to the `orders` exchange."""

@@ -1,0 +1,131 @@
+"""The outbox relay: publish stored events after commit, retry failures, prune old rows.
+
+Delivery is at least once: a row is marked published only after the broker confirmed it, so a
+crash between the confirm and the mark publishes that event again (consumers de-duplicate on
+the message id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from subgraph.messaging.publisher.wakeups import Wakeups
+from subgraph.persistence.inbox import ProcessedMessages
+from subgraph.persistence.outbox import OutboxMessage, OutboxStore, RetryPolicy
+
+logger = logging.getLogger("subgraph.messaging.relay")
+
+PRUNE_EVERY = timedelta(minutes=10)
+
+Publish = Callable[[OutboxMessage], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RelayOptions:
+    """The relay's knobs (from Settings)."""
+
+    batch_size: int
+    poll_seconds: float
+    retention: timedelta
+    retry: RetryPolicy
+
+
+class OutboxRelay:
+    """Publishes the outbox in rounds until cancelled."""
+
+    def __init__(
+        self,
+        *,
+        store: OutboxStore,
+        publish: Publish,
+        wakeups: Wakeups,
+        options: RelayOptions,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.publish = publish
+        self.wakeups = wakeups
+        self.options = options
+        self.clock = clock
+        self._pruned_at: datetime | None = None
+
+    async def publish_round(self) -> int:
+        """Publish one batch of claimed rows; returns how many were claimed."""
+        async with self.store.claim(limit=self.options.batch_size) as claim:
+            if not claim.messages:
+                return 0
+            # Concurrent: a claim holds at most one row per order, so order is not at stake.
+            outcomes = await asyncio.gather(
+                *(self.publish(m) for m in claim.messages), return_exceptions=True
+            )
+            for message, outcome in zip(claim.messages, outcomes, strict=True):
+                if isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+                if isinstance(outcome, BaseException):
+                    claim.mark_failed(message, str(outcome) or type(outcome).__name__)
+                else:
+                    claim.mark_published(message)
+        if claim.failed:
+            first = next(iter(claim.failed.values()))
+            logger.warning(
+                "outbox: %d of %d events not published, will retry: %s",
+                len(claim.failed),
+                len(claim.messages),
+                first,
+            )
+        return len(claim.messages)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set: a round, then wait for a NOTIFY or the poll interval.
+
+        Stopping lets the current round finish, so rows already confirmed by the broker are
+        marked published instead of being published again by another relay.
+        """
+        failures = 0
+        while not stop.is_set():
+            try:
+                claimed = await self.publish_round()
+                await self._prune_now_and_then()
+                failures = 0
+            except Exception as error:  # noqa: BLE001 - the database may be away; retry later
+                failures += 1
+                delay = self.options.retry.delay(failures).total_seconds()
+                logger.warning(
+                    "outbox relay round failed (%s); retrying in %.1f s",
+                    type(error).__name__,
+                    delay,
+                )
+                await _until(asyncio.sleep(delay), stop)
+                continue
+            if claimed == 0:
+                await _until(self.wakeups.wait(self.options.poll_seconds), stop)
+
+    async def _prune_now_and_then(self) -> None:
+        now = self.clock()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        cutoff = now - self.options.retention
+        pruned = await self.store.prune(published_before=cutoff)
+        forgotten = await ProcessedMessages().prune(processed_before=cutoff)
+        if pruned or forgotten:
+            logger.info(
+                "outbox: pruned %d published events and %d processed ids", pruned, forgotten
+            )
+
+
+async def _until(pause: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
+    """Await `pause`, cut short when `stop` is set."""
+    waiting = asyncio.ensure_future(pause)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (waiting, stopping):
+            task.cancel()
+        await asyncio.gather(waiting, stopping, return_exceptions=True)

@@ -1,0 +1,213 @@
+"""Running the messaging side in the background: connect to RabbitMQ, relay the outbox, consume.
+
+Used by the app's lifespan and by `orders-subgraph relay`. Starting never waits for the
+broker: the connection is retried with backoff in a background task, and until it succeeds
+events simply wait in the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any, Literal
+
+from faststream.rabbit import RabbitBroker
+from piccolo.engine.base import Engine
+
+from subgraph.messaging.broker import declare_topology, make_broker
+from subgraph.messaging.inventory import add_inventory_consumer
+from subgraph.messaging.publisher.events import EventPublisher
+from subgraph.messaging.publisher.relay import OutboxRelay, RelayOptions
+from subgraph.messaging.publisher.wakeups import Polling, PostgresNotifications, Wakeups
+from subgraph.persistence.engine import is_postgres
+from subgraph.persistence.outbox import OutboxStore, RetryPolicy
+from subgraph.persistence.unit_of_work import UnitOfWork
+from subgraph.settings import Settings
+
+logger = logging.getLogger("subgraph.messaging")
+
+BrokerState = Literal["disabled", "connecting", "connected"]
+STOP_GRACE_SECONDS = 5.0
+
+
+class Messaging:
+    """The broker connection, the outbox relay and the inventory consumer of one process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine[Any],
+        *,
+        relay: bool,
+        consume: bool,
+        url: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.relay_enabled = relay
+        self.consume = consume
+        self.url = url or (
+            settings.rabbitmq_url.get_secret_value() if settings.rabbitmq_url else None
+        )
+        self.retry = RetryPolicy(
+            base_seconds=settings.outbox_retry_base_seconds,
+            max_seconds=settings.outbox_retry_max_seconds,
+        )
+        self.store = OutboxStore(engine, self.retry)
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._broker: RabbitBroker | None = None
+        self._wakeups: Wakeups | None = None
+        self._connected = False
+
+    async def state(self) -> BrokerState:
+        """Whether this process talks to RabbitMQ right now."""
+        if self._task is None:
+            return "disabled"
+        broker = self._broker
+        if self._connected and broker is not None and await broker.ping(timeout=0.2):
+            return "connected"
+        return "connecting"
+
+    def start(self) -> None:
+        """Start the background task; returns at once."""
+        if not (self.relay_enabled or self.consume):
+            logger.info("messaging: relay and inventory consumer are disabled in this process")
+            return
+        if self.url is None:
+            logger.warning(
+                "messaging: RABBITMQ_URL is not set; events stay in the outbox and no "
+                "inventory results are consumed until a relay with a broker runs"
+            )
+            return
+        self._task = asyncio.create_task(self._run(), name="orders-messaging")
+        self._task.add_done_callback(_report_crash)
+
+    async def stop(self) -> None:
+        """Let a publishing round finish (bounded), then close the broker and LISTEN connections."""
+        task, self._task = self._task, None
+        self._stop.set()
+        if task is not None:
+            grace = self.settings.rabbitmq_publish_timeout_seconds + STOP_GRACE_SECONDS
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                # Cancelled only when the round overruns its own publish timeout.
+                await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self._close()
+
+    async def wait(self) -> None:
+        """Block until the background task ends (it normally runs until `stop`)."""
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        broker = make_broker(self.settings, url=self.url)
+        publisher = EventPublisher(
+            broker, timeout_seconds=self.settings.rabbitmq_publish_timeout_seconds
+        )
+        if self.consume:
+            add_inventory_consumer(broker, lambda: UnitOfWork(self.engine))
+        self._broker = broker
+        if not await self._connect(broker):
+            return
+        if not self.relay_enabled:
+            await self._stop.wait()  # the consumer runs inside the broker
+            return
+        self._wakeups = self._make_wakeups()
+        relay = OutboxRelay(
+            store=self.store,
+            publish=publisher.publish,
+            wakeups=self._wakeups,
+            options=RelayOptions(
+                batch_size=self.settings.outbox_batch_size,
+                poll_seconds=self.settings.outbox_poll_seconds,
+                retention=timedelta(hours=self.settings.outbox_retention_hours),
+                retry=self.retry,
+            ),
+        )
+        await relay.run(self._stop)
+
+    async def _connect(self, broker: RabbitBroker) -> bool:
+        """Connect, retrying with backoff; False when stopped first."""
+        attempt = 0
+        timeout = self.settings.rabbitmq_connect_timeout_seconds
+        while not self._stop.is_set():
+            attempt += 1
+            try:
+                async with asyncio.timeout(timeout):
+                    await broker.connect()
+                    await declare_topology(broker, consume=self.consume)
+                    await broker.start()
+            except Exception as error:  # noqa: BLE001 - retried; the URL may hold credentials
+                delay = self.retry.delay(attempt).total_seconds()
+                logger.warning(
+                    "messaging: RabbitMQ unreachable (%s); retrying in %.1f s",
+                    type(error).__name__,
+                    delay,
+                )
+                with contextlib.suppress(Exception):
+                    await broker.stop()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                continue
+            self._connected = True
+            logger.info(
+                "messaging: connected to RabbitMQ (relay %s, inventory consumer %s)",
+                "on" if self.relay_enabled else "off",
+                "on" if self.consume else "off",
+            )
+            return True
+        return False
+
+    def _make_wakeups(self) -> Wakeups:
+        dsn = self.settings.postgres_dsn
+        if is_postgres(self.engine) and dsn:
+            return PostgresNotifications(dsn)
+        return Polling()
+
+    async def _close(self) -> None:
+        self._connected = False
+        wakeups, self._wakeups = self._wakeups, None
+        if wakeups is not None:
+            await wakeups.close()
+        broker, self._broker = self._broker, None
+        if broker is not None:
+            with contextlib.suppress(Exception):
+                await broker.stop()
+
+
+async def run_until_signalled(settings: Settings, *, consume: bool) -> None:
+    """`orders-subgraph relay`: relay (and consume) until SIGINT or SIGTERM."""
+    import signal
+
+    from subgraph.persistence.engine import close_pool, open_pool
+    from subgraph.persistence.piccolo_conf import DB
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await open_pool(DB, settings)
+    messaging = Messaging(settings, DB, relay=True, consume=consume)
+    messaging.start()
+    signalled = asyncio.ensure_future(stop.wait())
+    running = asyncio.ensure_future(messaging.wait())
+    try:
+        await asyncio.wait({signalled, running}, return_when=asyncio.FIRST_COMPLETED)
+        if running.done():
+            running.result()  # a crash ends the command with its error
+        logger.info("messaging: stopping")
+    finally:
+        signalled.cancel()
+        await messaging.stop()
+        await close_pool(DB)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("messaging stopped unexpectedly", exc_info=task.exception())

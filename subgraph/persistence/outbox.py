@@ -1,0 +1,184 @@
+"""Claiming, marking and pruning outbox rows: the relay's view of the `order_outbox` table.
+
+A claim takes only the oldest unpublished row of each order, so an order's events leave in the
+order they were written even when several relays run, and a failing event holds back the
+later events of its own order only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from piccolo.engine.base import Engine
+
+from subgraph.persistence.engine import is_postgres
+from subgraph.persistence.mapping import as_datetime
+from subgraph.persistence.tables import OutboxRow
+
+MAX_ERROR_LENGTH = 500
+
+# Placeholders only; no value is ever formatted into the text.
+_HEADS_OF_ORDERS = """
+SELECT o.id, o.event_id, o.event_type, o.order_id, o.payload, o.attempts, o.created_at
+FROM order_outbox AS o
+WHERE o.published_at IS NULL
+  AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= {})
+  AND NOT EXISTS (
+      SELECT 1 FROM order_outbox AS earlier
+      WHERE earlier.order_id = o.order_id
+        AND earlier.published_at IS NULL
+        AND earlier.id < o.id
+  )
+ORDER BY o.id
+LIMIT {}
+"""
+# SKIP LOCKED so two relays never publish the same row: each takes rows the other has not locked.
+_CLAIM_POSTGRES = _HEADS_OF_ORDERS + "FOR UPDATE OF o SKIP LOCKED"
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """One stored event waiting to be published."""
+
+    id: int
+    event_id: str
+    event_type: str
+    order_id: int
+    payload: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass
+class Claim:
+    """Rows one relay holds for one publishing round, and what became of each."""
+
+    messages: list[OutboxMessage]
+    published: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+
+    def mark_published(self, message: OutboxMessage) -> None:
+        self.published.append(message.id)
+
+    def mark_failed(self, message: OutboxMessage, error: str) -> None:
+        self.failed[message.id] = error[:MAX_ERROR_LENGTH]
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """How much is waiting: the count of unpublished events and when the oldest was written."""
+
+    unpublished: int
+    oldest_created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff for failed publishes: base * 2^(attempts-1), capped."""
+
+    base_seconds: float
+    max_seconds: float
+
+    def delay(self, attempts: int) -> timedelta:
+        seconds = self.base_seconds * 2 ** min(max(attempts - 1, 0), 30)
+        return timedelta(seconds=min(seconds, self.max_seconds))
+
+
+class OutboxStore:
+    """The outbox table as the relay uses it.
+
+    On PostgreSQL a claim is a transaction that locks its rows until the round is recorded,
+    so a relay that dies mid-round releases them at once. On SQLite a single relay is assumed:
+    rows are read without locks and the outcome is written in one short transaction, so
+    requests never wait on a publish.
+    """
+
+    def __init__(
+        self,
+        engine: Engine[Any],
+        retry: RetryPolicy,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.engine = engine
+        self.retry = retry
+        self.clock = clock
+
+    @asynccontextmanager
+    async def claim(self, *, limit: int) -> AsyncIterator[Claim]:
+        """Yield up to `limit` publishable rows; on exit, store which were published or failed.
+
+        An exception inside the block records nothing: the rows stay unpublished.
+        """
+        if is_postgres(self.engine):
+            async with self.engine.transaction():
+                claim = Claim(await self._select(_CLAIM_POSTGRES, limit))
+                yield claim
+                await self._record(claim)
+        else:
+            claim = Claim(await self._select(_HEADS_OF_ORDERS, limit))
+            yield claim
+            async with self.engine.transaction():
+                await self._record(claim)
+
+    async def backlog(self) -> Backlog:
+        """The unpublished count and the oldest unpublished event's creation time."""
+        rows = await OutboxRow.raw(
+            "SELECT COUNT(*) AS unpublished, MIN(created_at) AS oldest "
+            "FROM order_outbox WHERE published_at IS NULL"
+        )
+        row = rows[0]
+        oldest = row["oldest"]
+        return Backlog(
+            unpublished=int(row["unpublished"]),
+            oldest_created_at=as_datetime(oldest) if oldest is not None else None,
+        )
+
+    async def prune(self, *, published_before: datetime) -> int:
+        """Delete rows published before the cutoff; returns how many."""
+        deleted = (
+            await OutboxRow.delete()
+            .where(OutboxRow.published_at.is_not_null())
+            .where(OutboxRow.published_at < published_before)
+            .returning(OutboxRow.id)
+        )
+        return len(deleted)
+
+    async def _select(self, sql: str, limit: int) -> list[OutboxMessage]:
+        rows = await OutboxRow.raw(sql, self.clock(), limit)
+        return [
+            OutboxMessage(
+                id=int(r["id"]),
+                event_id=r["event_id"],
+                event_type=r["event_type"],
+                order_id=int(r["order_id"]),
+                payload=r["payload"],
+                attempts=int(r["attempts"]),
+                created_at=as_datetime(r["created_at"]),
+            )
+            for r in rows
+        ]
+
+    async def _record(self, claim: Claim) -> None:
+        now = self.clock()
+        # Sequential on purpose: queries inside one Piccolo transaction must not overlap.
+        if claim.published:
+            await OutboxRow.update(
+                {
+                    OutboxRow.published_at: now,
+                    OutboxRow.attempts: OutboxRow.attempts + 1,
+                    OutboxRow.last_error: None,
+                }
+            ).where(OutboxRow.id.is_in(claim.published))
+        attempts = {m.id: m.attempts + 1 for m in claim.messages}
+        for row_id, error in claim.failed.items():
+            await OutboxRow.update(
+                {
+                    OutboxRow.attempts: attempts[row_id],
+                    OutboxRow.next_attempt_at: now + self.retry.delay(attempts[row_id]),
+                    OutboxRow.last_error: error,
+                }
+            ).where(OutboxRow.id == row_id)

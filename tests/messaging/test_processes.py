@@ -1,0 +1,146 @@
+"""Real processes: a server killed between commit and publish, the `relay` command, SQLite.
+
+The server and the relay run as `orders-subgraph` subprocesses against this run's database and
+vhost; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.messaging import support
+from tests.messaging.conftest import WAIT, EventTap, eventually
+from tests.support import bearer
+
+pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
+
+CLI = str(Path(sys.executable).parent / "orders-subgraph")
+PLACE = """
+mutation ($user: ID!) {
+  placeOrder(userId: $user, productId: "p1", quantity: 1) { success order { id } }
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "RABBITMQ_URL"}
+    env.update(
+        OUTBOX_POLL_SECONDS="0.2",
+        OUTBOX_RETRY_BASE_SECONDS="0.1",
+        OUTBOX_RETRY_MAX_SECONDS="0.5",
+        LOG_LEVEL="WARNING",
+    )
+    env.update(values)
+    return env
+
+
+@contextmanager
+def _process(
+    args: list[str], env: dict[str, str], cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        [CLI, *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=WAIT)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+async def _serve_and_place(port: int, users: list[str]) -> list[str]:
+    """Wait for the server on `port`, place one order per user; the new order ids."""
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+
+        async def up() -> bool:
+            try:
+                return (await client.get("/health/live")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(up, interval=0.2)
+        ids = []
+        for user in users:
+            response = await client.post(
+                "/graphql",
+                json={"query": PLACE, "variables": {"user": user}},
+                headers=bearer(user),
+            )
+            payload = response.json()["data"]["placeOrder"]
+            assert payload["success"] is True
+            ids.append(payload["order"]["id"])
+        return ids
+
+
+async def test_events_committed_by_a_killed_server_are_published_by_the_relay_command(
+    outbox_db: str, rabbit_vhost: str, tap: EventTap
+) -> None:
+    port = _free_port()
+    # The server's own relay is off: its events are committed but never published.
+    server_env = _env(
+        RABBITMQ_URL=rabbit_vhost, OUTBOX_RELAY_ENABLED="false", INVENTORY_CONSUMER_ENABLED="false"
+    )
+    with _process(["serve", "--port", str(port), "--no-migrate"], server_env) as server:
+        ids = await _serve_and_place(port, ["u1", "u2", "u3"])
+        server.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(server.wait, WAIT)
+    assert await support.unpublished() == 3
+    assert tap.received == []
+
+    with _process(["relay", "--no-consume"], _env(RABBITMQ_URL=rabbit_vhost)) as relay:
+        received = await tap.wait_for(3)
+        await eventually(lambda: _nothing_unpublished())
+        relay.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(relay.wait, WAIT) == 0
+
+    assert sorted(m.correlation_id or "" for m in received) == sorted(ids)
+    assert {m.routing_key for m in received} == {"order.placed"}
+
+
+async def _nothing_unpublished() -> bool:
+    return await support.unpublished() == 0
+
+
+def test_the_relay_command_refuses_to_start_without_a_broker_url() -> None:
+    result = subprocess.run(
+        [CLI, "relay"], env=_env(), capture_output=True, timeout=WAIT, check=False
+    )
+    assert result.returncode == 2
+    assert b"RABBITMQ_URL is not set" in result.stderr
+
+
+async def test_a_single_relay_polls_the_sqlite_outbox_inside_the_server(
+    rabbit_vhost: str, tap: EventTap, tmp_path: Path
+) -> None:
+    env = _env(DATABASE_URL=f"sqlite:///{tmp_path / 'orders.sqlite3'}", RABBITMQ_URL=rabbit_vhost)
+    migrated = await asyncio.to_thread(
+        subprocess.run, [CLI, "migrate"], env=env, capture_output=True, timeout=60, check=False
+    )
+    assert migrated.returncode == 0, migrated.stderr.decode()
+    port = _free_port()
+    with _process(["serve", "--port", str(port), "--no-migrate"], env):
+        ids = await _serve_and_place(port, ["u1", "u2"])
+        received = await tap.wait_for(2)
+    assert sorted(m.correlation_id or "" for m in received) == sorted(ids)
