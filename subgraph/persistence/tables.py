@@ -57,7 +57,7 @@ class OutboxRow(Table, tablename="order_outbox"):
 class ProcessedMessageRow(Table, tablename="processed_messages"):
     """A consumed message's id, stored with the change it caused so a redelivery changes nothing."""
 
-    id = Serial(primary_key=True)
+    id = BigSerial(primary_key=True)
     event_id = Varchar(length=100, unique=True)
     processed_at = Timestamptz()
 

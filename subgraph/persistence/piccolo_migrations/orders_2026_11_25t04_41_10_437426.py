@@ -1,7 +1,7 @@
 """The processed-messages table: ids of consumed events, for de-duplicating redeliveries."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.column_types import Serial, Timestamptz, Varchar
+from piccolo.columns.column_types import BigSerial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.indexes import IndexMethod
 
@@ -25,8 +25,8 @@ async def forwards() -> MigrationManager:
         tablename="processed_messages",
         column_name="id",
         db_column_name="id",
-        column_class_name="Serial",
-        column_class=Serial,
+        column_class_name="BigSerial",
+        column_class=BigSerial,
         params={
             "null": False,
             "primary_key": True,
