@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -34,12 +35,19 @@ class OrdersSchema(strawberry.federation.Schema):
 
 
 def build_schema(settings: Settings) -> OrdersSchema:
+    # The limiters' validation rules are classes made when a limiter is constructed. Made per
+    # request, they were new classes every time, so the validation cache (keyed by the rules)
+    # never hit and every request re-ran full validation. Made once here, they are the same
+    # rules on every request and a known query is validated once per process.
+    guard_rules = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+    ]
     extensions: list[Any] = [
         MaskUnexpectedErrors,
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: AddValidationRules(guard_rules),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
     ]
     return OrdersSchema(
