@@ -61,11 +61,15 @@ def profile_cell(run: Run, cell: str) -> int:
         run_wrk(url, path, seconds=c.warmup, connections=c.connections)
         worker = server.workers()[0]
         seconds = int(c.seconds * c.repeats)
-        load = threading.Thread(
-            target=run_wrk,
-            args=(url, path),
-            kwargs={"seconds": seconds + 2, "connections": c.connections},
-        )
+        outcome: list[object] = []
+
+        def load_it() -> None:
+            try:
+                outcome.append(run_wrk(url, path, seconds=seconds + 2, connections=c.connections))
+            except Exception as error:  # noqa: BLE001 - shown below
+                outcome.append(error)
+
+        load = threading.Thread(target=load_it)
         load.start()
         subprocess.run(
             [
@@ -87,6 +91,7 @@ def profile_cell(run: Run, cell: str) -> int:
             capture_output=True,
         )
         load.join()
+    print(f"load during the profile: {outcome[0] if outcome else 'none'}")
     own, inclusive, total = top_frames(collapsed)
     print(_format(f"== {cell}: own time (of {total} samples)", own, total))
     print(_format(f"== {cell}: inclusive time", inclusive, total))

@@ -51,8 +51,9 @@ def _fmt(value: Any, digits: int = 1) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table: what README's Performance section shows."""
     header = (
-        "| cell | req/s (spread) | p50 ms | p99 ms | errors | floor | ratio | target | met |\n"
-        "|---|---:|---:|---:|---:|---|---:|---|---|\n"
+        "| cell | req/s (spread) | p50 ms | p99 ms | errors | server CPU ms/req | floor | ratio "
+        "| target | met |\n"
+        "|---|---:|---:|---:|---:|---:|---|---:|---|---|\n"
     )
     lines = []
     for row in rows:
@@ -60,6 +61,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {row['cell']} | {_fmt(row.get('rps'))}{spread} | {_fmt(row.get('p50_ms'), 2)} "
             f"| {_fmt(row.get('p99_ms'), 2)} | {_fmt(row.get('errors'))} "
+            f"| {_fmt(row.get('server_cpu_ms_per_request'), 2)} "
             f"| {row.get('floor') or '-'} | {row.get('ratio') or '-'} "
             f"| {row.get('target') or '-'} | {row.get('met') or '-'} |"
         )

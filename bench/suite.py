@@ -115,9 +115,15 @@ class Run:
             )
         self.cpu[name] = _mean_split(splits)
         summary = report.summarise(reps)
+        # Server CPU per request: the efficiency figure that other load on the machine moves
+        # least (req/s and latency move with whatever else runs).
+        if summary["rps"]:
+            per_request = self.cpu[name]["server"] / 100 / summary["rps"] * 1000
+            summary["server_cpu_ms_per_request"] = round(per_request, 2)
         self.log(
             f"{name}: {summary['rps']:.0f} req/s, p50 {summary['p50_ms']} ms, "
-            f"p99 {summary['p99_ms']} ms, errors {summary['errors']}"
+            f"p99 {summary['p99_ms']} ms, errors {summary['errors']}, "
+            f"server CPU {summary.get('server_cpu_ms_per_request')} ms/request"
         )
         return {"summary": summary, "reps": reps}
 
