@@ -62,9 +62,14 @@ class Rep:
 Op = Callable[[random.Random], Awaitable[int]]  # returns how many operations it did
 
 
+async def _keep(connection: object) -> None:
+    return None
+
+
 async def _db_op(kind: str, params: dict[str, Any]) -> tuple[Op, Callable[[], Awaitable[None]]]:
+    # The service's pool (subgraph/persistence/engine.py): same size, no reset query on release.
     pool = await asyncpg.create_pool(
-        params["dsn"], min_size=params["pool_size"], max_size=params["pool_size"]
+        params["dsn"], min_size=params["pool_size"], max_size=params["pool_size"], reset=_keep
     )
     users, orders = params["users"], params["orders"]
 
