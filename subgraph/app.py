@@ -18,6 +18,7 @@ from subgraph.auth import TokenVerifier
 from subgraph.persistence.engine import close_pool, open_pool
 from subgraph.persistence.piccolo_conf import DB
 from subgraph.persistence.tables import OrderRow
+from subgraph.process import tune_garbage_collection
 from subgraph.settings import Settings, get_settings
 
 logger = logging.getLogger("subgraph.app")
@@ -66,9 +67,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await close_pool(engine)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[graphql, live, ready],
         lifespan=[lifespan],
         request_max_body_size=settings.request_max_body_bytes,
         debug=False,
     )
+    tune_garbage_collection()
+    return app
