@@ -9,7 +9,7 @@ from bench import report
 from bench.cpu import rss_mb
 from bench.relay import RelayWatcher
 from bench.server import Server, serve, server_env, service_command
-from bench.suite import Run, now
+from bench.suite import Run, now, wait_idle
 from bench.wrk import run_wrk
 
 RELAY_DRAIN_SECONDS = 5
@@ -69,10 +69,18 @@ def place_order_with_relay(run: Run, server: Server, relay: RelayWatcher) -> Non
 
 def unloaded_latency(run: Run, server: Server, cell: str) -> dict[str, Any]:
     """One connection, nothing else running: the latency a single request pays."""
-    seconds = max(2.0, run.config.seconds / 2)
+    seconds = max(5.0, run.config.seconds / 2)
     path = run.requests_file(cell)
+    wait_idle(server)
     result = run_wrk(server.url + "/graphql", path, seconds=seconds, connections=1)
-    return {"p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "errors": result.errors}
+    if not result.requests:
+        return {"p50_ms": None, "p99_ms": None, "errors": result.errors, "requests": 0}
+    return {
+        "p50_ms": result.p50_ms,
+        "p99_ms": result.p99_ms,
+        "errors": result.errors,
+        "requests": result.requests,
+    }
 
 
 def rss_check(run: Run, server: Server) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import secrets
 import sys
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from bench import floors, infra, report, workloads
 from bench.cpu import CpuMeter, Snapshot
@@ -98,6 +101,7 @@ class Run:
         run_wrk(url, path, seconds=c.warmup, connections=c.connections)
         reps, splits = [], []
         for _ in range(c.repeats):
+            wait_idle(server)
             start = meter.snapshot()
             result = run_wrk(url, path, seconds=c.seconds, connections=c.connections)
             splits.append(CpuMeter.split(start, meter.snapshot(), result.cpu_seconds))
@@ -190,6 +194,33 @@ class Run:
             self.db_floor("d_publish", "publish", publish)
         else:
             self.record["floors"]["d_publish"] = {"summary": None, "note": "no RabbitMQ vhost"}
+
+
+def wait_idle(server: Server, limit_s: float = 60.0) -> None:
+    """Wait until the server has finished what the last wrk run left behind.
+
+    wrk stops at its deadline with requests in flight; the server still completes them. For
+    slow cells (1000 representations) that is seconds of CPU that would be billed to the
+    next run.
+    """
+    deadline = time.monotonic() + limit_s
+    previous = _server_cpu(server)
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 2:
+        time.sleep(0.25)
+        now_cpu = _server_cpu(server)
+        quiet = quiet + 1 if now_cpu - previous < 0.25 * 0.1 else 0
+        previous = now_cpu
+    # (server CPU under 10% of a core for two samples in a row counts as idle)
+
+
+def _server_cpu(server: Server) -> float:
+    total = 0.0
+    for p in server.processes():
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
 
 
 def _mean_split(splits: list[dict[str, float]]) -> dict[str, float]:

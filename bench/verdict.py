@@ -58,10 +58,12 @@ def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
             row["target"] = ", ".join(targets)
         elif cell.startswith("entities") and entry.get("unloaded") and single:
             base, mine = single["p50_ms"], entry["unloaded"]["p50_ms"]
-            row.update(floor="x1 latency (1 conn)", ratio=f"{mine / base:.1f}x p50 {mine:.1f} ms")
+            row["floor"] = "x1 latency (1 conn)"
+            if base and mine:
+                row["ratio"] = f"{mine / base:.1f}x (p50 {mine:.1f} ms)"
             if cell.endswith("_1000"):
                 row["target"] = f"<= {ENTITY_LATENCY_FACTOR:.0f}x"
-                checks.append(mine <= ENTITY_LATENCY_FACTOR * base)
+                checks.append(bool(base and mine and mine <= ENTITY_LATENCY_FACTOR * base))
         elif http and http["rps"]:
             row.update(floor="a_http", ratio=f"{s['rps'] / http['rps']:.0%}")
         row["met"] = _ok(all(checks))
