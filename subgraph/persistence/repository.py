@@ -130,27 +130,39 @@ class OrderRepository:
         limit: int,
         offset: int,
     ) -> dict[str, builtins.list[Order]]:
-        """A page of orders for each of many users (or products) in one statement.
-
-        A window function numbers each parent's orders newest first, so the page is cut per
-        parent inside the database instead of one query per parent.
-        """
+        """A page of orders for each of many users (or products) in one statement."""
         if not parent_ids:
             return {}
-        args: list[Any] = list(parent_ids)
-        clauses = [f"{column} IN ({', '.join('{}' for _ in parent_ids)})"]
+        filters: list[str] = []
+        values: list[Any] = []
         for name, value in (("status", where.status), ("user_id", where.user_id)):
             if value is not None:
-                clauses.append(f"{name} = {{}}")
-                args.append(value.value if isinstance(value, OrderStatus) else value)
-        args += [offset, offset + limit]
+                filters.append(f"orders.{name} = {{}}")
+                values.append(value.value if isinstance(value, OrderStatus) else value)
         # Only placeholders carry values; `column` is one of two literals from this module.
-        sql = (
-            "SELECT * FROM (SELECT orders.*, ROW_NUMBER() OVER "
-            f"(PARTITION BY {column} ORDER BY id DESC) AS page_row FROM orders "
-            f"WHERE {' AND '.join(clauses)}) AS ranked "
-            "WHERE page_row > {} AND page_row <= {} ORDER BY id DESC"
-        )
+        if OrderRow._meta.db.engine_type == "postgres":
+            # One index range scan per parent on (column, id DESC), reading only the page, and
+            # one statement text whatever the batch size (the ids travel as one array), so
+            # asyncpg prepares it once. The window form below read and ranked every order of
+            # every parent: 21 ms against 9 ms for 1000 users with 25 orders each.
+            sql = (
+                "SELECT page.* FROM unnest({}::text[]) AS parent(id) CROSS JOIN LATERAL "
+                f"(SELECT * FROM orders WHERE orders.{column} = parent.id "
+                + "".join(f"AND {f} " for f in filters)
+                + "ORDER BY orders.id DESC LIMIT {} OFFSET {}) AS page ORDER BY page.id DESC"
+            )
+            args: list[Any] = [list(parent_ids), *values, limit, offset]
+        else:
+            # SQLite: a window function numbers each parent's orders newest first, so the page
+            # is cut per parent inside the database instead of one query per parent.
+            clauses = [f"{column} IN ({', '.join('{}' for _ in parent_ids)})", *filters]
+            sql = (
+                "SELECT * FROM (SELECT orders.*, ROW_NUMBER() OVER "
+                f"(PARTITION BY {column} ORDER BY id DESC) AS page_row FROM orders "
+                f"WHERE {' AND '.join(clauses)}) AS ranked "
+                "WHERE page_row > {} AND page_row <= {} ORDER BY id DESC"
+            )
+            args = [*parent_ids, *values, offset, offset + limit]
         grouped: dict[str, builtins.list[Order]] = defaultdict(list)
         for row in await OrderRow.raw(sql, *args):
             grouped[row[column]].append(order_from_row(row))
