@@ -115,3 +115,18 @@ def cli_path() -> str:
     if not found:
         raise RuntimeError("orders-subgraph is not installed: pip install -e '.[bench]'")
     return found
+
+
+async def forget_floor_writes(dsn: str, seeded_up_to: int) -> None:
+    """Remove what floor (b) inserted: its outbox rows would otherwise be a backlog (and be
+    published by a relay) during the service's cells, and its orders would change the pages."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("DELETE FROM order_outbox")
+        await connection.execute(
+            "DELETE FROM order_status_changes WHERE order_id > $1", seeded_up_to
+        )
+        await connection.execute("DELETE FROM orders WHERE id > $1", seeded_up_to)
+        await connection.execute("VACUUM ANALYZE")
+    finally:
+        await connection.close()

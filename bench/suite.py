@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 import secrets
@@ -188,6 +189,7 @@ class Run:
         self.db_floor("c_get", "get", base)
         self.db_floor("c_page", "page", base)
         self.db_floor("b_place", "place", base)
+        asyncio.run(infra.forget_floor_writes(self.stack.dsn, self.seed.orders))
         if self.stack.amqp_url:
             # One batch in flight per client, as a relay loop publishes: batch, confirms, next.
             publish = {**base, "amqp_url": self.stack.amqp_url, "concurrency": 1}
