@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from strawberry.litestar import make_graphql_controller
 
 from subgraph.api.context import Services, make_context_getter
-from subgraph.api.controller import without_thread_hop
+from subgraph.api.controller import tune_controller
 from subgraph.api.schema import build_schema
 from subgraph.auth import TokenVerifier
 from subgraph.persistence.engine import close_pool, open_pool
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         allow_queries_via_get=False,
         subscription_protocols=(),
     )
-    graphql = without_thread_hop(graphql)
+    graphql = tune_controller(graphql)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
