@@ -27,11 +27,11 @@ PACKAGES = (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run(*command: str) -> str:
+def _run(*command: str, any_status: bool = False) -> str:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         done = subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=ROOT)
-        if done.returncode == 0:
-            return done.stdout.strip()
+        if done.returncode == 0 or any_status:
+            return (done.stdout + done.stderr).strip()
     return "unknown"
 
 
@@ -56,7 +56,8 @@ def conditions() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": versions,
-        "wrk": _run("wrk", "--version").splitlines()[0] if _run("wrk", "--version") else "?",
+        # `wrk --version` prints its version with the usage text and exits 1.
+        "wrk": (_run("wrk", "--version", any_status=True).splitlines() or ["unknown"])[0],
         "git_commit": _run("git", "rev-parse", "--short", "HEAD"),
         "git_dirty": _run("git", "status", "--porcelain") not in ("", "unknown"),
     }
