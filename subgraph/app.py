@@ -18,6 +18,7 @@ from litestar.status_codes import (
 from strawberry.litestar import make_graphql_controller
 
 from subgraph.api.context import Services, make_context_getter
+from subgraph.api.controller import tune_controller
 from subgraph.api.errors import body_too_large
 from subgraph.api.schema import build_schema
 from subgraph.auth import TokenVerifier
@@ -26,6 +27,7 @@ from subgraph.messaging.runtime import Messaging
 from subgraph.persistence.engine import close_pool, open_pool
 from subgraph.persistence.piccolo_conf import DB
 from subgraph.persistence.tables import OrderRow
+from subgraph.process import tune_garbage_collection
 from subgraph.settings import Settings, get_settings, refuse_unsafe
 
 logger = logging.getLogger("subgraph.app")
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         allow_queries_via_get=False,
         subscription_protocols=(),
     )
+    graphql = tune_controller(graphql)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -108,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await messaging.stop()
             await close_pool(engine)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[graphql, live, ready, *asyncapi_routes(settings)],
         lifespan=[lifespan],
         request_max_body_size=settings.request_max_body_bytes,
@@ -117,3 +120,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         debug=False,
     )
+    tune_garbage_collection()
+    return app

@@ -40,8 +40,20 @@ async def open_pool(engine: Engine[Any], settings: Settings) -> None:
         await engine.run_ddl("PRAGMA journal_mode=WAL")
     if isinstance(engine, PostgresEngine):
         await engine.start_connection_pool(
-            min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            reset=keep_session,
         )
+
+
+async def keep_session(connection: object) -> None:
+    """Return a pooled connection as it is, instead of asyncpg's default reset.
+
+    The default sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` on
+    every release: one more round trip per query. Nothing here sets session state on a
+    pooled connection (no SET, LISTEN, cursors or session advisory locks; LISTEN belongs on a
+    dedicated connection). asyncpg still rolls back a transaction left open before calling this.
+    """
 
 
 async def close_pool(engine: Engine[Any]) -> None:

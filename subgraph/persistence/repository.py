@@ -40,7 +40,10 @@ class OrderRepository:
     async def get_many(self, order_ids: Sequence[int]) -> dict[int, Order]:
         if not order_ids:
             return {}
-        rows = await OrderRow.select().where(OrderRow.id.is_in(list(order_ids)))
+        # Raw SQL on the hot read paths: building the same SELECT through Piccolo's query
+        # builder cost ~130 us of CPU per call (303 -> 169 us measured), a tenth of a getOrder.
+        placeholders = ", ".join("{}" for _ in order_ids)
+        rows = await OrderRow.raw(f"SELECT * FROM orders WHERE id IN ({placeholders})", *order_ids)
         return {int(r["id"]): order_from_row(r) for r in rows}
 
     async def find_by_idempotency_key(self, placed_by: str, key: str) -> Order | None:
@@ -114,11 +117,15 @@ class OrderRepository:
         await OrderStatusChangeRow.delete().where(OrderStatusChangeRow.order_id == order.id)
 
     async def list(self, where: OrderFilter, *, limit: int, offset: int) -> builtins.list[Order]:
-        """One page, newest first."""
-        query = OrderRow.select()
-        for condition in _conditions(where):
-            query = query.where(condition)
-        rows = await query.order_by(OrderRow.id, ascending=False).limit(limit).offset(offset)
+        """One page, newest first (raw SQL, as in `get_many`)."""
+        clauses, values = _conditions(where)
+        where_sql = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        rows = await OrderRow.raw(
+            f"SELECT * FROM orders {where_sql}ORDER BY id DESC LIMIT {{}} OFFSET {{}}",
+            *values,
+            limit,
+            offset,
+        )
         return [order_from_row(r) for r in rows]
 
     async def list_by_parents(
@@ -130,27 +137,39 @@ class OrderRepository:
         limit: int,
         offset: int,
     ) -> dict[str, builtins.list[Order]]:
-        """A page of orders for each of many users (or products) in one statement.
-
-        A window function numbers each parent's orders newest first, so the page is cut per
-        parent inside the database instead of one query per parent.
-        """
+        """A page of orders for each of many users (or products) in one statement."""
         if not parent_ids:
             return {}
-        args: list[Any] = list(parent_ids)
-        clauses = [f"{column} IN ({', '.join('{}' for _ in parent_ids)})"]
+        filters: list[str] = []
+        values: list[Any] = []
         for name, value in (("status", where.status), ("user_id", where.user_id)):
             if value is not None:
-                clauses.append(f"{name} = {{}}")
-                args.append(value.value if isinstance(value, OrderStatus) else value)
-        args += [offset, offset + limit]
+                filters.append(f"orders.{name} = {{}}")
+                values.append(value.value if isinstance(value, OrderStatus) else value)
         # Only placeholders carry values; `column` is one of two literals from this module.
-        sql = (
-            "SELECT * FROM (SELECT orders.*, ROW_NUMBER() OVER "
-            f"(PARTITION BY {column} ORDER BY id DESC) AS page_row FROM orders "
-            f"WHERE {' AND '.join(clauses)}) AS ranked "
-            "WHERE page_row > {} AND page_row <= {} ORDER BY id DESC"
-        )
+        if OrderRow._meta.db.engine_type == "postgres":
+            # One index range scan per parent on (column, id DESC), reading only the page, and
+            # one statement text whatever the batch size (the ids travel as one array), so
+            # asyncpg prepares it once. The window form below read and ranked every order of
+            # every parent: 21 ms against 9 ms for 1000 users with 25 orders each.
+            sql = (
+                "SELECT page.* FROM unnest({}::text[]) AS parent(id) CROSS JOIN LATERAL "
+                f"(SELECT * FROM orders WHERE orders.{column} = parent.id "
+                + "".join(f"AND {f} " for f in filters)
+                + "ORDER BY orders.id DESC LIMIT {} OFFSET {}) AS page ORDER BY page.id DESC"
+            )
+            args: list[Any] = [list(parent_ids), *values, limit, offset]
+        else:
+            # SQLite: a window function numbers each parent's orders newest first, so the page
+            # is cut per parent inside the database instead of one query per parent.
+            clauses = [f"{column} IN ({', '.join('{}' for _ in parent_ids)})", *filters]
+            sql = (
+                "SELECT * FROM (SELECT orders.*, ROW_NUMBER() OVER "
+                f"(PARTITION BY {column} ORDER BY id DESC) AS page_row FROM orders "
+                f"WHERE {' AND '.join(clauses)}) AS ranked "
+                "WHERE page_row > {} AND page_row <= {} ORDER BY id DESC"
+            )
+            args = [*parent_ids, *values, offset, offset + limit]
         grouped: dict[str, builtins.list[Order]] = defaultdict(list)
         for row in await OrderRow.raw(sql, *args):
             grouped[row[column]].append(order_from_row(row))
@@ -197,12 +216,12 @@ class OrderRepository:
             changes.clear()
 
 
-def _conditions(where: OrderFilter) -> list[Any]:
-    conditions = []
-    if where.status is not None:
-        conditions.append(OrderRow.status == where.status.value)
-    if where.user_id is not None:
-        conditions.append(OrderRow.user_id == where.user_id)
-    if where.product_id is not None:
-        conditions.append(OrderRow.product_id == where.product_id)
-    return conditions
+def _conditions(where: OrderFilter) -> tuple[list[str], list[Any]]:
+    """SQL conditions with `{}` placeholders, and their values in order."""
+    pairs = (
+        ("status", where.status.value if where.status is not None else None),
+        ("user_id", where.user_id),
+        ("product_id", where.product_id),
+    )
+    present = [(name, value) for name, value in pairs if value is not None]
+    return [f"{name} = {{}}" for name, _ in present], [value for _, value in present]

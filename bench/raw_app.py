@@ -1,0 +1,36 @@
+"""Floor (a): the HTTP ceiling. A bare ASGI app that reads the request body and answers a fixed
+GraphQL-shaped JSON, served by the same uvicorn settings as `orders-subgraph serve`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from bench.workloads import FIXED_RESPONSE
+
+Message = MutableMapping[str, Any]
+HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(FIXED_RESPONSE)).encode()),
+]
+
+
+async def app(
+    scope: Message,
+    receive: Callable[[], Awaitable[Message]],
+    send: Callable[[Message], Awaitable[None]],
+) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    more = True
+    while more:  # read the whole body, as the real app must before it can parse it
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": FIXED_RESPONSE})

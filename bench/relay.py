@@ -1,0 +1,123 @@
+"""The relay-lag cell: watch the outbox and the `orders` exchange while placeOrder runs.
+
+Two views of the same lag. From the database: `published_at - created_at` of each outbox row
+(commit -> broker ack, as the relay records it). From the broker: a consumer of our own bound
+to the `orders` exchange timestamps each event against its `occurred_at`. A build without a
+relay leaves `published_at` empty and the exchange silent: the cell then says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+FIND_OUTBOX = """
+SELECT c.table_name FROM information_schema.columns c
+WHERE c.table_schema = 'public' AND c.table_name LIKE '%outbox%'
+  AND c.column_name = 'published_at'
+ORDER BY c.table_name LIMIT 1
+"""
+
+
+class RelayWatcher:
+    """Samples the outbox backlog and consumes events on a thread of its own."""
+
+    def __init__(self, dsn: str, amqp_url: str | None) -> None:
+        self._dsn = dsn
+        self._amqp_url = amqp_url
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._stop = asyncio.Event()
+        self.backlog: list[tuple[float, int]] = []
+        self.received: list[tuple[datetime, float]] = []  # (occurred_at, lag ms)
+        self.consumer_error: str | None = None
+        self.table: str | None = None
+
+    def __enter__(self) -> RelayWatcher:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    async def _start(self) -> None:
+        # Two connections: the backlog sampler and the end-of-cell lag query run side by side.
+        self._db = await asyncpg.create_pool(self._dsn, min_size=1, max_size=2)
+        self.table = await self._db.fetchval(FIND_OUTBOX)
+        self._sampler = asyncio.ensure_future(self._sample())
+        self._amqp: Any = None
+        if self._amqp_url:
+            try:
+                await self._consume(self._amqp_url)
+            except Exception as error:  # noqa: BLE001 - reported, the cell goes on
+                self.consumer_error = f"{type(error).__name__}: {error}"
+
+    async def _consume(self, url: str) -> None:
+        import aio_pika
+
+        self._amqp = await aio_pika.connect(url, timeout=10)
+        channel = await self._amqp.channel()
+        # The contract's exchange (shared/contract/events.md): topic, durable.
+        exchange = await channel.declare_exchange(
+            "orders", aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
+        await queue.bind(exchange, routing_key="order.#")
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            now = datetime.now(UTC)
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                occurred = datetime.fromisoformat(json.loads(message.body)["occurred_at"])
+                self.received.append((occurred, (now - occurred).total_seconds() * 1000))
+            await message.ack()
+
+        await queue.consume(on_message)
+
+    async def _sample(self) -> None:
+        while self.table:
+            count = await self._db.fetchval(
+                f'SELECT count(*) FROM "{self.table}" WHERE published_at IS NULL'
+            )
+            self.backlog.append((time.monotonic(), int(count)))
+            await asyncio.sleep(0.5)
+
+    async def _close(self) -> None:
+        self._sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sampler
+        if self._amqp is not None:
+            await self._amqp.close()
+        await self._db.close()
+
+    def outbox_lags(self, start: datetime, end: datetime) -> dict[str, Any]:
+        """Rows created in [start, end): how many, how many published, lag percentiles (ms)."""
+        if not self.table:
+            return {"rows": 0, "published": 0}
+        sql = (
+            "SELECT count(*) AS rows, count(published_at) AS published, "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM "
+            "published_at - created_at)) * 1000 AS p50, "
+            "percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM "
+            "published_at - created_at)) * 1000 AS p99 "
+            f'FROM "{self.table}" WHERE created_at >= $1 AND created_at < $2'
+        )
+        future = asyncio.run_coroutine_threadsafe(self._db.fetchrow(sql, start, end), self._loop)
+        row = future.result(timeout=60)
+        return {k: (float(v) if v is not None else None) for k, v in dict(row).items()}
+
+    def consumer_lags(self, start: datetime, end: datetime) -> list[float]:
+        return [lag for occurred, lag in list(self.received) if start <= occurred < end]
+
+    def max_backlog(self, since: float, until: float) -> int | None:
+        seen = [n for at, n in list(self.backlog) if since <= at <= until]
+        return max(seen) if seen else None

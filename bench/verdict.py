@@ -1,0 +1,100 @@
+"""Each cell against its floor and the issue's targets, as table rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# cell -> (floor key, minimum ratio to it)
+FLOOR_OF = {
+    "placeOrder": ("b_place", 0.60),
+    "getOrder": ("c_get", 0.20),
+    "getOrders": ("c_page", 0.25),
+}
+P99_LIMIT_MS = {"getOrder": 50.0, "getOrders": 50.0}
+RELAY_P99_LIMIT_MS = 200.0
+ENTITY_LATENCY_FACTOR = 3.0
+
+
+def _summary(record: dict[str, Any], section: str, key: str) -> dict[str, Any] | None:
+    entry = record.get(section, {}).get(key)
+    return entry.get("summary") if entry else None
+
+
+def _ok(flag: bool) -> str:
+    return "yes" if flag else "NO"
+
+
+def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    labels = {
+        "a_http": "floor (a) raw ASGI, fixed JSON",
+        "b_place": "floor (b) raw asyncpg placeOrder txn",
+        "c_get": "floor (c) raw asyncpg get by id",
+        "c_page": "floor (c) raw asyncpg page of 20",
+        "d_publish": "floor (d) raw aio-pika publish, confirms (msg/s)",
+    }
+    for key, label in labels.items():
+        s = _summary(record, "floors", key)
+        if s:
+            out.append({"cell": label, **s})
+    http = _summary(record, "floors", "a_http")
+    single = record.get("cells", {}).get("entities_user_1", {}).get("unloaded")
+    for cell, entry in record.get("cells", {}).items():
+        s = entry["summary"]
+        row: dict[str, Any] = {"cell": cell, **s}
+        checks = [s["errors"] == 0]
+        if cell in FLOOR_OF:
+            key, minimum = FLOOR_OF[cell]
+            floor = _summary(record, "floors", key)
+            targets = [f">= {minimum:.0%}"]
+            if floor and floor["rps"]:
+                ratio = s["rps"] / floor["rps"]
+                row.update(floor=key, ratio=f"{ratio:.0%}")
+                checks.append(ratio >= minimum)
+            limit = P99_LIMIT_MS.get(cell)
+            if limit:
+                targets.append(f"p99 < {limit:.0f} ms")
+                checks.append(s["p99_ms"] is not None and s["p99_ms"] < limit)
+            row["target"] = ", ".join(targets)
+        elif cell.startswith("entities") and entry.get("unloaded") and single:
+            base, mine = single["p50_ms"], entry["unloaded"]["p50_ms"]
+            row["floor"] = "x1 latency (1 conn)"
+            if base and mine:
+                row["ratio"] = f"{mine / base:.1f}x (p50 {mine:.1f} ms)"
+            if cell.endswith("_1000"):
+                row["target"] = f"<= {ENTITY_LATENCY_FACTOR:.0f}x"
+                checks.append(bool(base and mine and mine <= ENTITY_LATENCY_FACTOR * base))
+        elif http and http["rps"]:
+            row.update(floor="a_http", ratio=f"{s['rps'] / http['rps']:.0%}")
+        row["met"] = _ok(all(checks))
+        out.append(row)
+    relay = record.get("relay")
+    if relay:
+        outbox = relay.get("outbox", {})
+        row = {"cell": "relay lag (placeOrder flat out)", "floor": "d_publish"}
+        if relay["status"] != "measured":
+            row.update(target=f"p99 < {RELAY_P99_LIMIT_MS:.0f} ms", met=relay["status"])
+        else:
+            p99 = outbox.get("p99") or relay.get("consumer_p99_ms")
+            row.update(
+                p50_ms=outbox.get("p50") or relay.get("consumer_p50_ms"),
+                p99_ms=p99,
+                errors=int((outbox.get("rows") or 0) - (outbox.get("published") or 0)),
+                target=f"p99 < {RELAY_P99_LIMIT_MS:.0f} ms, backlog bounded",
+                met=_ok(p99 is not None and p99 < RELAY_P99_LIMIT_MS),
+                ratio=f"max backlog {relay.get('max_backlog')}",
+            )
+        out.append(row)
+    rss = record.get("rss")
+    if rss and rss.get("growth_pct"):
+        worst = max(rss["growth_pct"])
+        out.append(
+            {
+                "cell": "RSS per worker, 2nd vs 1st run (MiB)",
+                "ratio": f"{rss['after_first']} -> {rss['after_second']}",
+                "errors": rss.get("after_first_errors", 0) + rss.get("after_second_errors", 0),
+                "target": "within 10%",
+                "met": _ok(worst <= 10.0),
+            }
+        )
+    return out
