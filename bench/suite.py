@@ -205,15 +205,15 @@ def wait_idle(server: Server, limit_s: float = 60.0) -> None:
     slow cells (1000 representations) that is seconds of CPU that would be billed to the
     next run.
     """
+    # Idle: under 10% of a core (0.025 CPU-s per 0.25 s) for two samples in a row.
     deadline = time.monotonic() + limit_s
     previous = _server_cpu(server)
     quiet = 0
     while time.monotonic() < deadline and quiet < 2:
         time.sleep(0.25)
         now_cpu = _server_cpu(server)
-        quiet = quiet + 1 if now_cpu - previous < 0.25 * 0.1 else 0
+        quiet = quiet + 1 if now_cpu - previous < 0.025 else 0
         previous = now_cpu
-    # (server CPU under 10% of a core for two samples in a row counts as idle)
 
 
 def _server_cpu(server: Server) -> float:
