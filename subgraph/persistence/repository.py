@@ -15,6 +15,7 @@ from typing import Any, Literal
 from subgraph.domain.errors import ConcurrentModification
 from subgraph.domain.events import OrderEvent
 from subgraph.domain.order import Order, OrderStatus, StatusChange
+from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.mapping import change_from_row, order_from_row
 from subgraph.persistence.tables import OrderRow, OrderStatusChangeRow, OutboxRow
 
@@ -140,14 +141,9 @@ class OrderRepository:
         """A page of orders for each of many users (or products) in one statement."""
         if not parent_ids:
             return {}
-        filters: list[str] = []
-        values: list[Any] = []
-        for name, value in (("status", where.status), ("user_id", where.user_id)):
-            if value is not None:
-                filters.append(f"orders.{name} = {{}}")
-                values.append(value.value if isinstance(value, OrderStatus) else value)
+        filters, values = _conditions(where)
         # Only placeholders carry values; `column` is one of two literals from this module.
-        if OrderRow._meta.db.engine_type == "postgres":
+        if is_postgres(OrderRow._meta.db):
             # One index range scan per parent on (column, id DESC), reading only the page, and
             # one statement text whatever the batch size (the ids travel as one array), so
             # asyncpg prepares it once. The window form below read and ranked every order of
