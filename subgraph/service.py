@@ -233,9 +233,9 @@ async def apply_inventory_result(
     async with uow:
         if not await uow.inbox.record(event_id, now=now):
             return InventoryOutcome.DUPLICATE
-        parsed = parse_order_id(order_id)
-        order = await uow.orders.get(parsed) if parsed is not None else None
-        if order is None:
+        try:
+            order = await _load(uow, order_id)
+        except OrderNotFound:
             return InventoryOutcome.UNKNOWN_ORDER
         if order.status is not OrderStatus.PENDING:
             return InventoryOutcome.NOT_PENDING
