@@ -6,14 +6,18 @@ import argparse
 import asyncio
 import copy
 import logging
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from subgraph.persistence.migrate import migrate, use_package_conf
 from subgraph.settings import ConfigurationError, get_settings, refuse_unsafe
+
+if TYPE_CHECKING:
+    from subgraph.messaging.supervisor import MessagingProcess
 
 DEFAULT_PORT = 5000  # the seed service's port, so existing clients and bookmarks keep working
 
@@ -46,20 +50,51 @@ def _serve(args: argparse.Namespace) -> int:
     TokenVerifier(get_settings())
     if not args.no_migrate:
         asyncio.run(migrate())
-    uvicorn.run(
-        "subgraph.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=get_settings().log_level.lower(),
-        log_config=_uvicorn_log_config(),
-        server_header=False,
-        proxy_headers=False,
-    )
+    messaging = _start_messaging_process()
+    try:
+        uvicorn.run(
+            "subgraph.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            log_level=get_settings().log_level.lower(),
+            log_config=_uvicorn_log_config(),
+            server_header=False,
+            proxy_headers=False,
+        )
+    finally:
+        if messaging is not None:
+            messaging.stop()
     return 0
+
+
+def _start_messaging_process() -> MessagingProcess | None:
+    """With a broker, run the relay and the consumer in a child process, not in the workers.
+
+    The workers learn it from their environment (they read their settings when they start).
+    """
+    from subgraph.messaging.supervisor import MessagingProcess
+
+    settings = get_settings()
+    relay, consume = settings.outbox_relay_enabled, settings.inventory_consumer_enabled
+    if not settings.messaging_process or settings.rabbitmq_url is None:
+        return None
+    if not (relay or consume):
+        return None
+    command = [sys.executable, "-m", "subgraph.cli", "relay"]
+    if not relay:
+        command.append("--no-relay")
+    if not consume:
+        command.append("--no-consume")
+    os.environ["OUTBOX_RELAY_ENABLED"] = "false"
+    os.environ["INVENTORY_CONSUMER_ENABLED"] = "false"
+    get_settings.cache_clear()  # with one worker, uvicorn builds the app in this process
+    process = MessagingProcess(command)
+    process.start()
+    return process
 
 
 def _migrate(_: argparse.Namespace) -> int:
@@ -84,12 +119,18 @@ def _token(args: argparse.Namespace) -> int:
 
 def _relay(args: argparse.Namespace) -> int:
     from subgraph.messaging.runtime import run_until_signalled
+    from subgraph.messaging.supervisor import die_with_parent
+
+    die_with_parent()
 
     settings = get_settings()
     if settings.rabbitmq_url is None:
         print("RABBITMQ_URL is not set: nothing to relay to", file=sys.stderr)
         return 2
-    asyncio.run(run_until_signalled(settings, consume=not args.no_consume))
+    if args.no_relay and args.no_consume:
+        print("--no-relay with --no-consume leaves nothing to do", file=sys.stderr)
+        return 2
+    asyncio.run(run_until_signalled(settings, relay=not args.no_relay, consume=not args.no_consume))
     return 0
 
 
@@ -129,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     relay.add_argument(
         "--no-consume", action="store_true", help="only relay the outbox; consume nothing"
+    )
+    relay.add_argument(
+        "--no-relay", action="store_true", help="only consume inventory results; publish nothing"
     )
     relay.set_defaults(run=_relay)
 

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     rabbitmq_url: SecretStr | None = None
     outbox_relay_enabled: bool = True  # publish the outbox from inside `serve`
     inventory_consumer_enabled: bool = True  # consume inventory results inside `serve`
+    # `serve` runs the relay and the consumer in one process of their own beside its HTTP
+    # workers (a busy worker would delay events); false runs them inside each worker.
+    messaging_process: bool = True
     outbox_batch_size: int = Field(default=100, ge=1, le=1000)
     outbox_poll_seconds: float = Field(default=2.0, gt=0, le=300)
     outbox_retry_base_seconds: float = Field(default=1.0, gt=0)

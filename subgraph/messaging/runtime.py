@@ -28,7 +28,7 @@ from subgraph.settings import Settings
 
 logger = logging.getLogger("subgraph.messaging")
 
-BrokerState = Literal["disabled", "connecting", "connected"]
+BrokerState = Literal["disabled", "connecting", "connected", "another process"]
 STOP_GRACE_SECONDS = 5.0
 
 
@@ -63,8 +63,10 @@ class Messaging:
         self._connected = False
 
     async def state(self) -> BrokerState:
-        """Whether this process talks to RabbitMQ right now."""
+        """Whether this process talks to RabbitMQ right now ("another process" does it for us)."""
         if self._task is None:
+            if self.url is not None and not (self.relay_enabled or self.consume):
+                return "another process"
             return "disabled"
         broker = self._broker
         if self._connected and broker is not None and await broker.ping(timeout=0.2):
@@ -74,7 +76,7 @@ class Messaging:
     def start(self) -> None:
         """Start the background task; returns at once."""
         if not (self.relay_enabled or self.consume):
-            logger.info("messaging: relay and inventory consumer are disabled in this process")
+            logger.info("messaging: neither the relay nor the inventory consumer runs here")
             return
         if self.url is None:
             logger.warning(
@@ -181,7 +183,7 @@ class Messaging:
                 await broker.stop()
 
 
-async def run_until_signalled(settings: Settings, *, consume: bool) -> None:
+async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool) -> None:
     """`orders-subgraph relay`: relay (and consume) until SIGINT or SIGTERM."""
     import signal
 
@@ -193,7 +195,7 @@ async def run_until_signalled(settings: Settings, *, consume: bool) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await open_pool(DB, settings)
-    messaging = Messaging(settings, DB, relay=True, consume=consume)
+    messaging = Messaging(settings, DB, relay=relay, consume=consume)
     messaging.start()
     signalled = asyncio.ensure_future(stop.wait())
     running = asyncio.ensure_future(messaging.wait())

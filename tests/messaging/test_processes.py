@@ -131,7 +131,7 @@ def test_the_relay_command_refuses_to_start_without_a_broker_url() -> None:
     assert b"RABBITMQ_URL is not set" in result.stderr
 
 
-async def test_a_single_relay_polls_the_sqlite_outbox_inside_the_server(
+async def test_a_single_relay_polls_the_sqlite_outbox_beside_the_server(
     rabbit_vhost: str, tap: EventTap, tmp_path: Path
 ) -> None:
     env = _env(DATABASE_URL=f"sqlite:///{tmp_path / 'orders.sqlite3'}", RABBITMQ_URL=rabbit_vhost)
@@ -144,3 +144,74 @@ async def test_a_single_relay_polls_the_sqlite_outbox_inside_the_server(
         ids = await _serve_and_place(port, ["u1", "u2"])
         received = await tap.wait_for(2)
     assert sorted(m.correlation_id or "" for m in received) == sorted(ids)
+
+
+def _messaging_children(parent: int) -> list[int]:
+    """Pids of `serve`'s messaging processes (children of `parent` running the relay)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
+        if int(ppid) == parent and b"subgraph.cli" in command and b"relay" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "State:\tZ" in state  # a zombie has exited; only its parent has not reaped it
+
+
+async def test_serve_relays_from_one_process_of_its_own_and_restarts_it_when_it_dies(
+    outbox_db: str, rabbit_vhost: str, tap: EventTap
+) -> None:
+    port = _free_port()
+    env = _env(RABBITMQ_URL=rabbit_vhost)
+    args = ["serve", "--port", str(port), "--workers", "2", "--no-migrate"]
+    with _process(args, env) as server:
+        first = await _serve_and_place(port, ["u1"])
+        await tap.wait_for(1)
+        relays = _messaging_children(server.pid)
+        assert len(relays) == 1  # one relay for the whole server, not one per worker
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            ready = (await client.get("/health/ready")).json()
+        assert ready["broker"] == "another process"
+
+        os.kill(relays[0], signal.SIGKILL)
+        second = await _serve_and_place(port, ["u2"])  # committed while no relay runs
+        received = await tap.wait_for(2)
+        assert sorted(m.correlation_id or "" for m in received) == sorted(first + second)
+        restarted = _messaging_children(server.pid)
+        assert len(restarted) == 1
+        assert restarted != relays
+
+        server.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait, WAIT) == 0
+        await eventually(lambda: _async(_gone(restarted[0])), interval=0.2)
+
+
+async def test_a_killed_server_takes_its_messaging_process_with_it(
+    outbox_db: str, rabbit_vhost: str
+) -> None:
+    port = _free_port()
+    env = _env(RABBITMQ_URL=rabbit_vhost)
+    with _process(["serve", "--port", str(port), "--no-migrate"], env) as server:
+        await _serve_and_place(port, [])
+        await eventually(lambda: _async(len(_messaging_children(server.pid)) == 1))
+        relay = _messaging_children(server.pid)[0]
+        server.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(server.wait, WAIT)
+    await eventually(lambda: _async(_gone(relay)), interval=0.2)
+
+
+async def _async(value: bool) -> bool:
+    return value
