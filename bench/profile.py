@@ -85,7 +85,7 @@ def profile_cell(run: Run, cell: str) -> int:
                 "raw",
                 "-o",
                 str(collapsed),
-                "--nonblocking",
+                "--gil",  # samples holding the GIL: where Python spends CPU, not waits
             ],
             check=True,
             capture_output=True,
