@@ -11,7 +11,9 @@ import asyncio
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -31,6 +33,7 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 ADMIN_ROLE = "admin"
 ADMIN_SCOPE = "orders:admin"
 JWKS_TIMEOUT_SECONDS = 5
+VERIFIED_TTL_SECONDS = 300.0  # for a fixed key: bounds how long a cached entry is trusted
 
 __all__ = [
     "AuthenticationFailed",
@@ -47,6 +50,48 @@ class AuthenticationFailed(Exception):
     """The request carries no usable credentials; the message is a short, token-free reason."""
 
 
+@dataclass(frozen=True)
+class Validity:
+    """The window (epoch seconds, leeway included) in which a verified token is accepted."""
+
+    not_before: float
+    expires: float
+
+
+class VerifiedTokens:
+    """Tokens verified recently, so a client's every request does not pay for the signature.
+
+    Bounded (least recently used out) and each entry lives at most `ttl` seconds and never past
+    the token's own `exp`, so caching never accepts a token that verifying would refuse, except
+    one whose JWKS key was withdrawn within the last `ttl` (the JWK set's own cache lifetime).
+    Used from the event loop only.
+    """
+
+    def __init__(self, size: int, ttl: float) -> None:
+        self.size = size
+        self.ttl = ttl
+        self._entries: OrderedDict[str, tuple[Principal, float, float]] = OrderedDict()
+
+    def get(self, token: str, now: float) -> Principal | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        principal, not_before, until = entry
+        if not not_before <= now < until:
+            del self._entries[token]  # verifying again gives the right error
+            return None
+        self._entries.move_to_end(token)
+        return principal
+
+    def put(self, token: str, principal: Principal, valid: Validity, now: float) -> None:
+        if self.size <= 0:
+            return
+        self._entries[token] = (principal, valid.not_before, min(valid.expires, now + self.ttl))
+        self._entries.move_to_end(token)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
 class TokenVerifier:
     """Checks `Authorization: Bearer <jwt>` headers against the configured key."""
 
@@ -55,6 +100,11 @@ class TokenVerifier:
         self._algorithms = list(dict.fromkeys(settings.jwt_algorithms))
         self._jwks: PyJWKClient | None = None
         self._key: Any = None
+        # A JWKS key can be withdrawn: a verified token is re-checked as often as the set is.
+        self._verified = VerifiedTokens(
+            settings.jwt_verified_cache_size,
+            settings.jwt_jwks_cache_seconds if settings.jwt_jwks_url else VERIFIED_TTL_SECONDS,
+        )
         if settings.jwt_jwks_url:
             self._require(ASYMMETRIC_ALGORITHMS, "JWT_JWKS_URL")
             try:
@@ -94,13 +144,23 @@ class TokenVerifier:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationFailed("Authorization header must be: Bearer <token>")
+        now = time.time()
+        known = self._verified.get(token, now)
+        if known is not None:
+            return known
         if self._jwks is not None:
             # PyJWKClient fetches over blocking HTTP (with a timeout): keep it off the event loop.
-            return await asyncio.to_thread(self.verify_token, token)
-        return self.verify_token(token)
+            principal, valid = await asyncio.to_thread(self._verify, token)
+        else:
+            principal, valid = self._verify(token)
+        self._verified.put(token, principal, valid, now)
+        return principal
 
     def verify_token(self, token: str) -> Principal:
         """The principal of a valid token; any failure is AuthenticationFailed, never echoing it."""
+        return self._verify(token)[0]
+
+    def _verify(self, token: str) -> tuple[Principal, Validity]:
         settings = self._settings
         try:
             claims = jwt.decode(
@@ -118,7 +178,11 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise AuthenticationFailed(_reason(error)) from None
-        return principal_from_claims(claims, roles_claim=settings.jwt_roles_claim)
+        principal = principal_from_claims(claims, roles_claim=settings.jwt_roles_claim)
+        leeway = settings.jwt_leeway_seconds
+        # PyJWT has checked that `exp` (required) and `nbf` (if any) are numbers.
+        not_before = float(claims["nbf"]) - leeway if "nbf" in claims else float("-inf")
+        return principal, Validity(not_before, float(claims["exp"]) + leeway)
 
     def _key_for(self, token: str) -> Any:
         if self._jwks is None:

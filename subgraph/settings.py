@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     # The JWK set is refetched after this long, and at most this often for an unknown `kid`.
     jwt_jwks_cache_seconds: float = Field(default=300, gt=0)
     jwt_jwks_refresh_cooldown_seconds: float = Field(default=30, ge=0)
+    # Verified tokens remembered per worker (least recently used out; 0 turns it off).
+    jwt_verified_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
 
     # GraphQL guards.
     graphql_introspection: bool = True

@@ -340,3 +340,37 @@ async def test_entities_without_a_token_refuse_each_entity_that_reads_orders(
         (["_entities", 0], "UNAUTHENTICATED", NO_TOKEN),
         (["_entities", 1, "orders"], "UNAUTHENTICATED", NO_TOKEN),
     ]
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(app_with: AppFactory) -> None:
+    expires = int(time.time()) + 2
+    token = {"Authorization": f"Bearer {hs(exp=expires)}"}
+    async with app_with(jwt_leeway_seconds=0) as client:
+        fresh = await client.post("/graphql", json={"query": QUERY}, headers=token)
+        again = await client.post("/graphql", json={"query": QUERY}, headers=token)
+        await asyncio.sleep(expires - time.time() + 0.1)
+        expired = await client.post("/graphql", json={"query": QUERY}, headers=token)
+    assert fresh.json() == again.json() == {"data": {"getOrders": []}}
+    assert expired.json() == refusal("Token has expired")
+
+
+def test_verified_tokens_are_bounded_and_forget_the_least_recently_used() -> None:
+    from subgraph.auth import Validity, VerifiedTokens
+    from subgraph.domain.access import Principal
+
+    tokens = VerifiedTokens(size=2, ttl=60)
+    window = Validity(not_before=100, expires=1000)
+    for name in ("a", "b"):
+        tokens.put(name, Principal(user_id=name, is_admin=False), window, now=100)
+    assert tokens.get("a", now=101) == Principal(user_id="a", is_admin=False)  # a is now newest
+    tokens.put("c", Principal(user_id="c", is_admin=False), window, now=102)
+    assert [tokens.get(name, now=103) for name in ("a", "b", "c")] == [
+        Principal(user_id="a", is_admin=False),
+        None,
+        Principal(user_id="c", is_admin=False),
+    ]
+    # The entry lives `ttl` seconds at most, and never outside the token's own window.
+    assert tokens.get("a", now=160) is None
+    tokens.put("d", Principal(user_id="d", is_admin=False), Validity(200, 210), now=205)
+    assert tokens.get("d", now=199) is None
+    assert VerifiedTokens(size=0, ttl=60).get("a", now=0) is None
