@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ def as_datetime(value: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def order_from_row(row: dict[str, Any]) -> Order:
+def order_from_row(row: Mapping[str, Any]) -> Order:
     return Order(
         id=int(row["id"]),
         user_id=row["user_id"],
@@ -30,7 +31,7 @@ def order_from_row(row: dict[str, Any]) -> Order:
     )
 
 
-def change_from_row(row: dict[str, Any]) -> StatusChange:
+def change_from_row(row: Mapping[str, Any]) -> StatusChange:
     return StatusChange(
         status=OrderStatus(row["status"]), at=as_datetime(row["at"]), reason=row["reason"]
     )

@@ -5,24 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 
-from subgraph.persistence.piccolo_conf import DB
 from tests.support import ADMIN, gql
 
 
 @pytest.fixture
 def statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Every SQL statement the app sends through Piccolo during the test (they still run)."""
+    """Every SQL statement that reaches asyncpg during the test (they still run).
+
+    Counted at asyncpg's `Connection._execute`, which every fetch goes through, whether the
+    repository calls asyncpg directly or through Piccolo.
+    """
     seen: list[str] = []
-    engine_class = type(DB)  # the engine uses __slots__, so the class method is wrapped
-    original = engine_class.run_querystring
+    original = asyncpg.connection.Connection._execute
 
-    async def counting(self: Any, querystring: Any, in_pool: bool = True) -> Any:
-        seen.append(str(querystring))
-        return await original(self, querystring, in_pool=in_pool)
+    async def counting(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append(query)
+        return await original(self, query, *args, **kwargs)
 
-    monkeypatch.setattr(engine_class, "run_querystring", counting)
+    monkeypatch.setattr(asyncpg.connection.Connection, "_execute", counting)
     yield seen
 
 
