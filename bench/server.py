@@ -16,9 +16,10 @@ from pathlib import Path
 import psutil
 
 from bench.infra import cli_path, free_port
+from subgraph.cli import HTTP_PROTOCOL
 
 # The server settings `orders-subgraph serve` uses (subgraph/cli.py), for floor (a) too.
-UVICORN_FLAGS = ["--loop", "uvloop", "--http", "httptools", "--no-server-header"]
+UVICORN_FLAGS = ["--loop", "uvloop", "--http", HTTP_PROTOCOL, "--no-server-header"]
 
 
 @dataclass

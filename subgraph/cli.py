@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from subgraph.messaging.supervisor import MessagingProcess
 
 DEFAULT_PORT = 5000  # the seed service's port, so existing clients and bookmarks keep working
+# uvicorn's httptools protocol, each response sent in one write (see subgraph/http_protocol.py).
+HTTP_PROTOCOL = "subgraph.http_protocol:CoalescingHttpToolsProtocol"
 
 
 def _configure_logging() -> None:
@@ -59,7 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             loop="uvloop",
-            http="httptools",
+            http=HTTP_PROTOCOL,
             log_level=get_settings().log_level.lower(),
             log_config=_uvicorn_log_config(),
             server_header=False,
