@@ -1,9 +1,12 @@
 """The relay-lag cell: watch the outbox and the `orders` exchange while placeOrder runs.
 
-Two views of the same lag. From the database: `published_at - created_at` of each outbox row
-(commit -> broker ack, as the relay records it). From the broker: a consumer of our own bound
-to the `orders` exchange timestamps each event against its `occurred_at`. A build without a
-relay leaves `published_at` empty and the exchange silent: the cell then says so.
+Two views of the lag. From the database: `published_at - created_at` of each outbox row; the
+row is written right before its transaction commits and marked published after the broker's
+confirm, so this is commit -> broker ack, the figure the target is about. From the broker: a
+consumer of our own bound to the `orders` exchange timestamps each event against its
+`occurred_at`, taken when the request began; that view adds the request's own transaction and
+the delivery to the consumer. A build without a relay leaves `published_at` empty and the
+exchange silent: the cell then says so.
 """
 
 from __future__ import annotations

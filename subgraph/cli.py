@@ -120,6 +120,8 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _relay(args: argparse.Namespace) -> int:
+    import uvloop
+
     from subgraph.messaging.runtime import run_until_signalled
     from subgraph.messaging.supervisor import die_with_parent
 
@@ -132,7 +134,8 @@ def _relay(args: argparse.Namespace) -> int:
     if args.no_relay and args.no_consume:
         print("--no-relay with --no-consume leaves nothing to do", file=sys.stderr)
         return 2
-    asyncio.run(run_until_signalled(settings, relay=not args.no_relay, consume=not args.no_consume))
+    # uvloop, as the HTTP workers use: the relay spends much of its time in the event loop.
+    uvloop.run(run_until_signalled(settings, relay=not args.no_relay, consume=not args.no_consume))
     return 0
 
 

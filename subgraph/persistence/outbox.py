@@ -17,6 +17,7 @@ from piccolo.engine.base import Engine
 
 from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.mapping import as_datetime
+from subgraph.persistence.sql import fetch
 from subgraph.persistence.tables import OutboxRow
 
 MAX_ERROR_LENGTH = 500
@@ -148,7 +149,7 @@ class OutboxStore:
         return len(deleted)
 
     async def _select(self, sql: str, limit: int) -> list[OutboxMessage]:
-        rows = await OutboxRow.raw(sql, self.clock(), limit)
+        rows = await fetch(sql, self.clock(), limit)
         return [
             OutboxMessage(
                 id=int(r["id"]),
@@ -166,13 +167,15 @@ class OutboxStore:
         now = self.clock()
         # Sequential on purpose: queries inside one Piccolo transaction must not overlap.
         if claim.published:
-            await OutboxRow.update(
-                {
-                    OutboxRow.published_at: now,
-                    OutboxRow.attempts: OutboxRow.attempts + 1,
-                    OutboxRow.last_error: None,
-                }
-            ).where(OutboxRow.id.is_in(claim.published))
+            args: list[Any]
+            if is_postgres(self.engine):
+                where, args = "id = ANY({}::bigint[])", [claim.published]
+            else:
+                where, args = f"id IN ({', '.join('{}' for _ in claim.published)})", claim.published
+            # `where` holds placeholders only.
+            sql = "UPDATE order_outbox SET published_at = {}, attempts = attempts + 1, "
+            sql += "last_error = NULL WHERE " + where
+            await fetch(sql, now, *args)
         attempts = {m.id: m.attempts + 1 for m in claim.messages}
         for row_id, error in claim.failed.items():
             await OutboxRow.update(

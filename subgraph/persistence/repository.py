@@ -6,20 +6,18 @@ Every read that serves a DataLoader takes a whole batch of keys and issues one s
 from __future__ import annotations
 
 import builtins
-import functools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
-
-from piccolo.engine.postgres import PostgresEngine
 
 from subgraph.domain.errors import ConcurrentModification
 from subgraph.domain.events import OrderEvent
 from subgraph.domain.order import Order, OrderStatus, StatusChange
-from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.mapping import change_from_row, order_from_row
+from subgraph.persistence.sql import fetch, on_postgres
 from subgraph.persistence.tables import OrderRow, OrderStatusChangeRow
 
 ParentColumn = Literal["user_id", "product_id"]
@@ -38,31 +36,27 @@ class OrderRepository:
     """Orders in storage. Writes must run inside the unit of work's transaction."""
 
     async def get(self, order_id: int) -> Order | None:
-        row = await OrderRow.select().where(OrderRow.id == order_id).first()
-        return order_from_row(row) if row else None
+        rows = await fetch("SELECT * FROM orders WHERE id = {}", order_id)
+        return order_from_row(rows[0]) if rows else None
 
     async def get_many(self, order_ids: Sequence[int]) -> dict[int, Order]:
         if not order_ids:
             return {}
         # Raw SQL on the hot read paths: building the same SELECT through Piccolo's query
         # builder cost ~130 us of CPU per call (303 -> 169 us measured), a tenth of a getOrder.
-        if _on_postgres():
+        if on_postgres():
             # One statement text whatever the batch size, so asyncpg prepares it once.
-            rows = await _fetch(
-                "SELECT * FROM orders WHERE id = ANY({}::bigint[])", list(order_ids)
-            )
+            rows = await fetch("SELECT * FROM orders WHERE id = ANY({}::bigint[])", list(order_ids))
         else:
             placeholders = ", ".join("{}" for _ in order_ids)
-            rows = await _fetch(f"SELECT * FROM orders WHERE id IN ({placeholders})", *order_ids)
+            rows = await fetch(f"SELECT * FROM orders WHERE id IN ({placeholders})", *order_ids)
         return {int(r["id"]): order_from_row(r) for r in rows}
 
     async def find_by_idempotency_key(self, placed_by: str, key: str) -> Order | None:
-        row = (
-            await OrderRow.select()
-            .where((OrderRow.placed_by == placed_by) & (OrderRow.idempotency_key == key))
-            .first()
+        rows = await fetch(
+            "SELECT * FROM orders WHERE placed_by = {} AND idempotency_key = {}", placed_by, key
         )
-        return order_from_row(row) if row else None
+        return order_from_row(rows[0]) if rows else None
 
     async def add(
         self, order: Order, *, placed_by: str, idempotency_key: str | None
@@ -74,7 +68,7 @@ class OrderRepository:
         """
         # Raw SQL on the write path too (see `get_many`): Piccolo's insert builder cost more
         # CPU than the statement itself.
-        inserted = await _fetch(
+        inserted = await fetch(
             "INSERT INTO orders (user_id, product_id, quantity, status, created_at, updated_at, "
             "version, placed_by, idempotency_key) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}) "
             "ON CONFLICT (placed_by, idempotency_key) DO NOTHING RETURNING id",
@@ -98,7 +92,7 @@ class OrderRepository:
     async def save(self, order: Order) -> None:
         """Store a changed order unless someone changed it since it was read."""
         assert order.id is not None
-        updated = await _fetch(
+        updated = await fetch(
             "UPDATE orders SET quantity = {}, status = {}, updated_at = {}, version = {} "
             "WHERE id = {} AND version = {} RETURNING id",
             order.quantity,
@@ -128,7 +122,7 @@ class OrderRepository:
         """One page, newest first (raw SQL, as in `get_many`)."""
         clauses, values = _conditions(where)
         where_sql = f"WHERE {' AND '.join(clauses)} " if clauses else ""
-        rows = await _fetch(
+        rows = await fetch(
             f"SELECT * FROM orders {where_sql}ORDER BY id DESC LIMIT {{}} OFFSET {{}}",
             *values,
             limit,
@@ -150,7 +144,7 @@ class OrderRepository:
             return {}
         filters, values = _conditions(where)
         # Only placeholders carry values; `column` is one of two literals from this module.
-        if _on_postgres():
+        if on_postgres():
             # One index range scan per parent on (column, id DESC), reading only the page, and
             # one statement text whatever the batch size (the ids travel as one array), so
             # asyncpg prepares it once. The window form below read and ranked every order of
@@ -174,7 +168,7 @@ class OrderRepository:
             )
             args = [*parent_ids, *values, offset, offset + limit]
         grouped: dict[str, builtins.list[Order]] = defaultdict(list)
-        for row in await _fetch(sql, *args):
+        for row in await fetch(sql, *args):
             grouped[row[column]].append(order_from_row(row))
         return grouped
 
@@ -182,14 +176,14 @@ class OrderRepository:
         """Each order's status changes, oldest first, in one statement."""
         if not order_ids:
             return {}
-        if _on_postgres():
-            rows = await _fetch(
+        if on_postgres():
+            rows = await fetch(
                 "SELECT * FROM order_status_changes WHERE order_id = ANY({}::bigint[]) ORDER BY id",
                 list(order_ids),
             )
         else:
             placeholders = ", ".join("{}" for _ in order_ids)
-            rows = await _fetch(
+            rows = await fetch(
                 "SELECT * FROM order_status_changes "
                 f"WHERE order_id IN ({placeholders}) ORDER BY id",
                 *order_ids,
@@ -200,12 +194,17 @@ class OrderRepository:
         return grouped
 
     async def add_to_outbox(self, events: Iterable[OrderEvent]) -> None:
+        """Store events to publish; called right before commit (see UnitOfWork)."""
+        # `created_at` is when the row is written, just before the commit, so the relay's lag
+        # (`published_at - created_at`) is commit to broker ack; when the change happened is
+        # the event's own `occurred_at`, in the payload.
+        written_at = datetime.now(UTC)
         values: list[Any] = []
         for e in events:
             payload = json.dumps(e.as_payload(), separators=(",", ":"))
-            values += [e.event_id, e.event_type, e.order_id, payload, e.occurred_at]
+            values += [e.event_id, e.event_type, e.order_id, payload, written_at]
         if values:
-            await _fetch(
+            await fetch(
                 "INSERT INTO order_outbox (event_id, event_type, order_id, payload, created_at, "
                 "attempts) VALUES " + _rows(len(values) // 5, "({}, {}, {}, {}, {}, 0)"),
                 *values,
@@ -216,40 +215,12 @@ class OrderRepository:
         for c in changes:
             values += [order_id, c.status.value, c.at, c.reason]
         if values:
-            await _fetch(
+            await fetch(
                 "INSERT INTO order_status_changes (order_id, status, at, reason) VALUES "
                 + _rows(len(changes), "({}, {}, {}, {})"),
                 *values,
             )
             changes.clear()
-
-
-def _on_postgres() -> bool:
-    return is_postgres(OrderRow._meta.db)
-
-
-async def _fetch(sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
-    """Run one statement with `{}` placeholders in the current transaction, if any.
-
-    On PostgreSQL it goes straight to asyncpg: Piccolo's raw queries compile a QueryString
-    and copy every record into a dict, a fifth of a getOrder's CPU. SQLite goes through Piccolo.
-    """
-    engine = OrderRow._meta.db
-    if isinstance(engine, PostgresEngine):
-        transaction = engine.current_transaction.get()
-        if transaction is not None:
-            return await transaction.connection.fetch(_numbered(sql), *args)  # type: ignore[no-any-return]
-        if engine.pool is not None:
-            return await engine.pool.fetch(_numbered(sql), *args)  # type: ignore[no-any-return]
-    rows: list[dict[str, Any]] = await OrderRow.raw(sql, *args)
-    return rows
-
-
-@functools.lru_cache(maxsize=256)
-def _numbered(sql: str) -> str:
-    """Piccolo's `{}` placeholders as asyncpg's `$1, $2, ...`."""
-    parts = sql.split("{}")
-    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
 
 
 def _rows(count: int, row: str) -> str:

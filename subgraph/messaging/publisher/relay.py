@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,9 +57,11 @@ class OutboxRelay:
 
     async def publish_round(self) -> int:
         """Publish one batch of claimed rows; returns how many were claimed."""
+        started = time.monotonic()
         async with self.store.claim(limit=self.options.batch_size) as claim:
             if not claim.messages:
                 return 0
+            claimed = time.monotonic()
             # Concurrent: a claim holds at most one row per order, so order is not at stake.
             outcomes = await asyncio.gather(
                 *(self.publish(m) for m in claim.messages), return_exceptions=True
@@ -70,6 +73,14 @@ class OutboxRelay:
                     claim.mark_failed(message, str(outcome) or type(outcome).__name__)
                 else:
                     claim.mark_published(message)
+            published = time.monotonic()
+        logger.debug(
+            "outbox: %d events: claim %.0f ms, publish %.0f ms, record %.0f ms",
+            len(claim.messages),
+            (claimed - started) * 1000,
+            (published - claimed) * 1000,
+            (time.monotonic() - published) * 1000,
+        )
         if claim.failed:
             first = next(iter(claim.failed.values()))
             logger.warning(
