@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from subgraph.messaging.runtime import Messaging
 from subgraph.messaging.schemas import EVENT_MODELS
+from subgraph.persistence.outbox import OutboxStore, RetryPolicy
+from subgraph.persistence.piccolo_conf import DB
+from subgraph.persistence.sql import fetch
 from tests.messaging import support
 from tests.messaging.conftest import CLOSED_PORT_URL, EventTap, eventually, fast_settings
 
@@ -188,3 +194,39 @@ async def test_published_rows_and_consumed_ids_are_pruned_after_the_retention(
     assert [r["order_id"] for r in left] == [recent.id, waiting.id]
     ids = await support.query("SELECT event_id FROM processed_messages")
     assert [r["event_id"] for r in ids] == ["new"]
+
+
+async def test_a_claim_reads_a_few_rows_per_event_whatever_the_backlog(outbox_db: str) -> None:
+    """PostgreSQL keeps a prepared statement's generic plan after five runs. With the head test
+    written as NOT EXISTS, a plan made on an empty outbox compared each candidate with every
+    unpublished row; a backlog then slowed claims until the relay could not catch up."""
+    store = OutboxStore(DB, RetryPolicy(base_seconds=1, max_seconds=1))
+    for _ in range(60):  # enough for every pooled connection to pass five runs
+        async with store.claim(limit=100) as claim:
+            assert claim.messages == []
+    await support.query(
+        "INSERT INTO order_outbox (event_id, event_type, order_id, payload, created_at, attempts) "
+        "SELECT gen_random_uuid()::text, 'order.placed', g, '{}', now(), 0 "
+        "FROM generate_series(1, 3000) AS g"
+    )
+    async with store.claim(limit=100) as claim:
+        named = await fetch(
+            "SELECT name FROM pg_prepared_statements WHERE statement LIKE {}", "%head.order_id%"
+        )
+        name = str(named[0]["name"])
+        assert re.fullmatch(r"__asyncpg_stmt_\w+__", name)
+        plan = await fetch(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {name}(now(), 100)")
+    assert [m.order_id for m in claim.messages] == list(range(1, 101))
+    # About three rows per claimed event; the quadratic plan read 300,000 here.
+    assert _rows_read(json.loads(plan[0]["QUERY PLAN"])[0]["Plan"]) < 1000
+
+
+def _rows_read(node: dict[str, Any]) -> int:
+    """Rows every node produced or discarded, over all its loops."""
+    per_loop = (
+        int(node.get("Actual Rows", 0))
+        + int(node.get("Rows Removed by Filter", 0))
+        + int(node.get("Rows Removed by Join Filter", 0))
+    )
+    own = per_loop * int(node.get("Actual Loops", 1))
+    return own + sum(_rows_read(child) for child in node.get("Plans", []))
