@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     messaging_process: bool = True
     outbox_batch_size: int = Field(default=100, ge=1, le=1000)
     outbox_poll_seconds: float = Field(default=2.0, gt=0, le=300)
+    # Pause before a publishing round that follows a partial one, so a round takes a batch.
+    outbox_gather_seconds: float = Field(default=0.02, ge=0, le=1)
     outbox_retry_base_seconds: float = Field(default=1.0, gt=0)
     outbox_retry_max_seconds: float = Field(default=60.0, gt=0)
     outbox_retention_hours: float = Field(default=168.0, ge=0)

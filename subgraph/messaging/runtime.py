@@ -128,6 +128,7 @@ class Messaging:
             options=RelayOptions(
                 batch_size=self.settings.outbox_batch_size,
                 poll_seconds=self.settings.outbox_poll_seconds,
+                gather_seconds=self.settings.outbox_gather_seconds,
                 retention=timedelta(hours=self.settings.outbox_retention_hours),
                 retry=self.retry,
             ),
