@@ -1,9 +1,9 @@
 """What a document must pass before it runs: size, depth, aliases, introspection, storable text.
 
-The limits are validation rules, and Strawberry's validation cache keys its entries on the rule
-classes. Its limiter extensions create a new rule class per instance, so building them per
+The limits are validation rules, and the validation cache keys its entries on the rule classes.
+Strawberry's limiter extensions create a new rule class per instance, so building them per
 request (as factories are) would make every request a cache miss. The rule classes are
-therefore built once per schema and added by a per-request `AddValidationRules`.
+therefore built once per schema and added by the per-request `CheckedDocuments`.
 """
 
 from __future__ import annotations
@@ -21,14 +21,8 @@ from graphql import (
     ValidationRule,
     parse,
 )
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    SchemaExtension,
-    ValidationCache,
-    max_aliases,
-    query_depth_limiter,
-)
+from strawberry.extensions import SchemaExtension, max_aliases, query_depth_limiter
+from strawberry.schema.schema import validate_document
 
 from subgraph.api.authentication import RequireAuthentication
 from subgraph.api.errors import BadUserInput
@@ -54,34 +48,56 @@ def validation_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
 
 def guard_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Per-request extension factories, in the order their hooks must run."""
-    rules = list(validation_rules(settings))
+    rules = validation_rules(settings)
     max_tokens = settings.graphql_max_tokens
     return [
-        # Sets the parser's token limit in on_operation, before ParseCache parses; the limit is
-        # part of the parse cache's key.
-        lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        ParseCache,
-        lambda: AddValidationRules(rules),
-        # Its key is (schema, document, rules): stable because the rule classes above are.
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: CheckedDocuments(rules=rules, max_tokens=max_tokens),
         RefuseUnstorableVariables,
         RequireAuthentication,
     ]
 
 
 _cached_parse = lru_cache(maxsize=CACHE_SIZE)(parse)
+# Keyed on (schema, document, rules): stable, as the documents come from `_cached_parse` and
+# the rule classes are built once.
+_cached_validate = lru_cache(maxsize=CACHE_SIZE)(validate_document)
 
 
-class ParseCache(SchemaExtension):
-    """Strawberry's ParserCache, except that a document which does not parse is left to
-    Strawberry's own parse step. Raised from an extension hook, the syntax error would leave
-    the operation early and miss the error coding in `errors.MaskUnexpectedErrors`."""
+class CheckedDocuments(SchemaExtension):
+    """Each distinct document parsed and validated once, within the token limit and the rules.
+
+    What Strawberry's MaxTokensLimiter, ParserCache, AddValidationRules and ValidationCache do
+    together, in one extension: Strawberry sets up every extension's hooks on every request,
+    and four of them cost more than the cached work they guard. One difference from
+    ParserCache: a document that does not parse is left to Strawberry's own parse step, since
+    raised from an extension hook the syntax error would leave the operation early and miss
+    the error coding in `errors.MaskUnexpectedErrors`.
+    """
+
+    def __init__(self, *, rules: tuple[type[ASTValidationRule], ...], max_tokens: int) -> None:
+        self.rules = rules
+        self.max_tokens = max_tokens
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        # Part of the parse cache's key, so a document parsed under the limit stays cached.
+        context.parse_options["max_tokens"] = self.max_tokens
+        context.validation_rules = (*context.validation_rules, *self.rules)
+        yield
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.query:
             with contextlib.suppress(Exception):
                 context.graphql_document = _cached_parse(context.query, **context.parse_options)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.graphql_document is not None  # parsed, or the operation ended there
+        context.pre_execution_errors = _cached_validate(
+            context.schema._schema, context.graphql_document, context.validation_rules
+        )
         yield
 
 
