@@ -104,6 +104,12 @@ class MaskUnexpectedErrors(MaskErrors):
         self._executed = True
         yield
 
+    def _process_result(self, result: object) -> None:
+        # Most results have no errors: skip MaskErrors' isinstance check against a runtime
+        # Protocol, which costs more than the rest of this extension.
+        if getattr(result, "errors", None):
+            super()._process_result(result)
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         return masked(error, request_id_of(self.execution_context.context))
 

@@ -14,8 +14,10 @@ from functools import lru_cache
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     ExecutionResult,
     GraphQLError,
+    GraphQLSchema,
     NoSchemaIntrospectionCustomRule,
     StringValueNode,
     ValidationRule,
@@ -58,9 +60,34 @@ def guard_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
 
 
 _cached_parse = lru_cache(maxsize=CACHE_SIZE)(parse)
-# Keyed on (schema, document, rules): stable, as the documents come from `_cached_parse` and
-# the rule classes are built once.
-_cached_validate = lru_cache(maxsize=CACHE_SIZE)(validate_document)
+
+
+class _ParsedText:
+    """A parsed document that hashes and compares by the text it was parsed from.
+
+    graphql-core hashes a DocumentNode by walking the whole tree, on every request; the text
+    (with the parse options) names the same document for the price of a string hash.
+    """
+
+    __slots__ = ("document", "key")
+
+    def __init__(self, key: tuple[object, ...], document: DocumentNode) -> None:
+        self.key = key
+        self.document = document
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _ParsedText) and self.key == other.key
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _validation_errors(
+    schema: GraphQLSchema, parsed: _ParsedText, rules: tuple[type[ASTValidationRule], ...]
+) -> list[GraphQLError]:
+    # Keyed on the rules too: stable, as their classes are built once.
+    return validate_document(schema, parsed.document, rules)
 
 
 class CheckedDocuments(SchemaExtension):
@@ -94,10 +121,17 @@ class CheckedDocuments(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        assert context.graphql_document is not None  # parsed, or the operation ended there
-        context.pre_execution_errors = _cached_validate(
-            context.schema._schema, context.graphql_document, context.validation_rules
-        )
+        document = context.graphql_document
+        assert document is not None  # parsed, or the operation ended there
+        if context.query:
+            parsed = _ParsedText((context.query, *context.parse_options.items()), document)
+            context.pre_execution_errors = _validation_errors(
+                context.schema._schema, parsed, context.validation_rules
+            )
+        else:
+            context.pre_execution_errors = validate_document(
+                context.schema._schema, document, context.validation_rules
+            )
         yield
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from subgraph.api.guards import _cached_parse, _cached_validate
+from subgraph.api.guards import _cached_parse, _validation_errors
 from tests.security.conftest import AppFactory, error_codes
 from tests.support import ADMIN, gql
 
@@ -146,9 +146,9 @@ async def test_a_repeated_document_is_parsed_and_validated_once(client: Any, que
     """The guards must not defeat the caches: one miss, then hits, for allowed and refused
     documents alike (a unique operation name makes the document new to this run)."""
     document = f"query Probe{uuid.uuid4().hex} {query}"
-    before = (_cached_validate.cache_info(), _cached_parse.cache_info())
+    before = (_validation_errors.cache_info(), _cached_parse.cache_info())
     bodies = [await gql(client, document, headers=ADMIN) for _ in range(3)]
-    after = (_cached_validate.cache_info(), _cached_parse.cache_info())
+    after = (_validation_errors.cache_info(), _cached_parse.cache_info())
 
     assert bodies[0] == bodies[1] == bodies[2]
     for old, new in zip(before, after, strict=True):
