@@ -17,7 +17,7 @@ from piccolo.engine.base import Engine
 
 from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.mapping import as_datetime
-from subgraph.persistence.sql import fetch
+from subgraph.persistence.sql import fetch, ids_in
 from subgraph.persistence.tables import OutboxRow
 
 MAX_ERROR_LENGTH = 500
@@ -175,15 +175,13 @@ class OutboxStore:
         now = self.clock()
         # Sequential on purpose: queries inside one Piccolo transaction must not overlap.
         if claim.published:
-            args: list[Any]
-            if is_postgres(self.engine):
-                where, args = "id = ANY({}::bigint[])", [claim.published]
-            else:
-                where, args = f"id IN ({', '.join('{}' for _ in claim.published)})", claim.published
-            # `where` holds placeholders only.
-            sql = "UPDATE order_outbox SET published_at = {}, attempts = attempts + 1, "
-            sql += "last_error = NULL WHERE " + where
-            await fetch(sql, now, *args)
+            condition, args = ids_in("id", claim.published)
+            await fetch(
+                "UPDATE order_outbox SET published_at = {}, attempts = attempts + 1, "  # noqa: S608 - placeholders only
+                f"last_error = NULL WHERE {condition}",
+                now,
+                *args,
+            )
         attempts = {m.id: m.attempts + 1 for m in claim.messages}
         for row_id, error in claim.failed.items():
             await OutboxRow.update(

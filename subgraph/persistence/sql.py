@@ -21,6 +21,18 @@ def on_postgres() -> bool:
     return is_postgres(OrderRow._meta.db)
 
 
+def ids_in(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """A condition "`column` is one of `ids`" with its placeholder values.
+
+    On PostgreSQL the ids travel as one array, so the statement text is the same whatever the
+    batch size and asyncpg prepares it once; SQLite gets one placeholder per id. `column` must
+    be a literal from the caller, never input.
+    """
+    if on_postgres():
+        return f"{column} = ANY({{}}::bigint[])", [list(ids)]
+    return f"{column} IN ({', '.join('{}' for _ in ids)})", list(ids)
+
+
 async def fetch(sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
     """Run one statement with `{}` placeholders; its rows."""
     engine = OrderRow._meta.db
