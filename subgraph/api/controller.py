@@ -77,9 +77,7 @@ def _post_without_injection(custom_context_getter: Any) -> Any:
     @post(status_code=HTTP_200_OK)
     async def handle_http_post(self: Any, request: Request[Any, Any, Any]) -> Response[Any]:
         response = _new_response()
-        custom = custom_context_getter(request)
-        if inspect.isawaitable(custom):
-            custom = await custom
+        custom = await _custom_context(custom_context_getter, request)
         context = await _context_getter_http(custom, response, request)
         self.temporal_response = response
         return await self.execute_request(  # type: ignore[no-any-return]
@@ -99,10 +97,15 @@ def _in_sequence(custom_context_getter: Any) -> dict[str, Provide]:
     """
 
     async def custom_context(request: Request[Any, Any, Any], response: Response[Any]) -> Any:
-        context = custom_context_getter(request)
-        return await context if inspect.isawaitable(context) else context
+        return await _custom_context(custom_context_getter, request)
 
     async def root_value(context: Any) -> None:
         return None
 
     return {"custom_context": Provide(custom_context), "root_value": Provide(root_value)}
+
+
+async def _custom_context(custom_context_getter: Any, request: Request[Any, Any, Any]) -> Any:
+    """Our context getter's value for `request`, whether the getter is sync or async."""
+    context = custom_context_getter(request)
+    return await context if inspect.isawaitable(context) else context
