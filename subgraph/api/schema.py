@@ -19,6 +19,7 @@ from subgraph.api.errors import (
     request_id_of,
     with_code,
 )
+from subgraph.api.executor import LeafFastExecutionContext
 from subgraph.api.guards import guard_extensions
 from subgraph.api.mutations import Mutation
 from subgraph.api.queries import Query
@@ -78,5 +79,6 @@ def build_schema(settings: Settings) -> OrdersSchema:
         mutation=Mutation,
         types=[UserType, ProductType],
         extensions=extensions,
+        execution_context_class=LeafFastExecutionContext,
         federation_version=FEDERATION_VERSION,  # type: ignore[arg-type]
     )
