@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from graphql import (
     DocumentNode,
-    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -16,7 +14,7 @@ from graphql import (
     SelectionNode,
     get_operation_ast,
 )
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from subgraph.api.context import RequestContext
 from subgraph.api.errors import Unauthenticated
@@ -28,28 +26,26 @@ PUBLIC_ROOT_FIELDS = frozenset({"_service", "__typename", "__schema", "__type"})
 CHECKED_PER_ENTITY = frozenset({"_entities"})
 
 
-class RequireAuthentication(SchemaExtension):
-    """Refuse, before anything runs, an operation that touches orders without a valid token.
+async def refusal(context: ExecutionContext) -> GraphQLError | None:
+    """Why the operation must not run for this caller, or None.
 
+    An operation that touches orders without a valid token is refused before anything runs.
     The fields check the caller too; checking here as well makes the refusal a single
     UNAUTHENTICATED error with no data, whatever the operation selected. The error points at
     the first root field that needed the token. `_entities` is left to its fields.
     """
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        if document is not None:
-            roots = _root_fields(document, context.operation_name)
-            unchecked = PUBLIC_ROOT_FIELDS | CHECKED_PER_ENTITY
-            protected = [f for f in roots or () if f.name.value not in unchecked]
-            if roots is None or protected:
-                error = await _authentication_error(context.context)
-                if error is not None:
-                    context.result = ExecutionResult(
-                        data=None, errors=[_located(error, protected[0] if protected else None)]
-                    )
-        yield
+    document = context.graphql_document
+    if document is None:
+        return None
+    roots = _root_fields(document, context.operation_name)
+    unchecked = PUBLIC_ROOT_FIELDS | CHECKED_PER_ENTITY
+    protected = [f for f in roots or () if f.name.value not in unchecked]
+    if roots is not None and not protected:
+        return None
+    error = await _authentication_error(context.context)
+    if error is None:
+        return None
+    return _located(error, protected[0] if protected else None)
 
 
 async def _authentication_error(request_context: object) -> Unauthenticated | None:

@@ -8,7 +8,7 @@ every error that leaves carries a code (parse and validation errors get Apollo's
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from graphql import GraphQLError
@@ -98,11 +98,9 @@ class MaskUnexpectedErrors(MaskErrors):
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=is_unexpected)
-        self._executed = False
-
-    def on_execute(self) -> Iterator[None]:
-        self._executed = True
-        yield
+        # Set by the subclass's on_execute: errors after it are the variables', before it the
+        # validation's.
+        self.executed = False
 
     def _process_result(self, result: object) -> None:
         # Most results have no errors: skip MaskErrors' isinstance check against a runtime
@@ -121,7 +119,7 @@ class MaskUnexpectedErrors(MaskErrors):
             return error
         if self.execution_context.graphql_document is None:
             return with_code(error, PARSE_FAILED)
-        if not self._executed:
+        if not self.executed:
             return with_code(error, VALIDATION_FAILED)
         return with_code(error, BadUserInput.code)
 

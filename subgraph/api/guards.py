@@ -3,13 +3,13 @@
 The limits are validation rules, and the validation cache keys its entries on the rule classes.
 Strawberry's limiter extensions create a new rule class per instance, so building them per
 request (as factories are) would make every request a cache miss. The rule classes are
-therefore built once per schema and added by the per-request `CheckedDocuments`.
+therefore built once per schema and added by the per-request `OperationGuards`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import lru_cache
 
 from graphql import (
@@ -26,8 +26,8 @@ from graphql import (
 from strawberry.extensions import SchemaExtension, max_aliases, query_depth_limiter
 from strawberry.schema.schema import validate_document
 
-from subgraph.api.authentication import RequireAuthentication
-from subgraph.api.errors import BadUserInput
+from subgraph.api.authentication import refusal
+from subgraph.api.errors import BadUserInput, MaskUnexpectedErrors
 from subgraph.settings import Settings
 
 # Distinct documents kept parsed and validated; bounded so unique queries cannot grow memory.
@@ -48,15 +48,11 @@ def validation_rules(settings: Settings) -> tuple[type[ASTValidationRule], ...]:
     return tuple(rules)
 
 
-def guard_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
-    """Per-request extension factories, in the order their hooks must run."""
+def guard_extension(settings: Settings) -> Callable[[], SchemaExtension]:
+    """The factory of the per-request extension that guards every operation."""
     rules = validation_rules(settings)
     max_tokens = settings.graphql_max_tokens
-    return [
-        lambda: CheckedDocuments(rules=rules, max_tokens=max_tokens),
-        RefuseUnstorableVariables,
-        RequireAuthentication,
-    ]
+    return lambda: OperationGuards(rules=rules, max_tokens=max_tokens)
 
 
 _cached_parse = lru_cache(maxsize=CACHE_SIZE)(parse)
@@ -90,18 +86,25 @@ def _validation_errors(
     return validate_document(schema, parsed.document, rules)
 
 
-class CheckedDocuments(SchemaExtension):
-    """Each distinct document parsed and validated once, within the token limit and the rules.
+class OperationGuards(MaskUnexpectedErrors):
+    """Every check an operation passes, in one extension, and the masking of what it returns.
 
-    What Strawberry's MaxTokensLimiter, ParserCache, AddValidationRules and ValidationCache do
-    together, in one extension: Strawberry sets up every extension's hooks on every request,
-    and four of them cost more than the cached work they guard. One difference from
-    ParserCache: a document that does not parse is left to Strawberry's own parse step, since
-    raised from an extension hook the syntax error would leave the operation early and miss
-    the error coding in `errors.MaskUnexpectedErrors`.
+    Strawberry sets up each extension's hooks on every request, and separate extensions for
+    these checks cost more than the cached work they guard. In order:
+
+    - the document is parsed and validated once per distinct text, within the token limit and
+      the guard rules (what Strawberry's MaxTokensLimiter, ParserCache, AddValidationRules and
+      ValidationCache do). A document that does not parse is left to Strawberry's own parse
+      step: raised from a hook, the syntax error would skip the error coding;
+    - before execution, an operation that touches orders needs a valid token
+      (`authentication.refusal`), and variables must be storable text (else the database would
+      refuse them mid-request);
+    - when the operation ends, unexpected errors are masked and every error gets a code
+      (`errors.MaskUnexpectedErrors`).
     """
 
     def __init__(self, *, rules: tuple[type[ASTValidationRule], ...], max_tokens: int) -> None:
+        super().__init__()
         self.rules = rules
         self.max_tokens = max_tokens
 
@@ -110,7 +113,7 @@ class CheckedDocuments(SchemaExtension):
         # Part of the parse cache's key, so a document parsed under the limit stays cached.
         context.parse_options["max_tokens"] = self.max_tokens
         context.validation_rules = (*context.validation_rules, *self.rules)
-        yield
+        yield from super().on_operation()
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -132,6 +135,16 @@ class CheckedDocuments(SchemaExtension):
             context.pre_execution_errors = validate_document(
                 context.schema._schema, document, context.validation_rules
             )
+        yield
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        self.executed = True
+        context = self.execution_context
+        error = await refusal(context)
+        if error is None and not _all_storable(context.variables or {}):
+            error = BadUserInput(UNSTORABLE_TEXT)
+        if error is not None:
+            context.result = ExecutionResult(data=None, errors=[error])
         yield
 
 
@@ -162,13 +175,3 @@ class StorableStringLiterals(ValidationRule):
     def enter_string_value(self, node: StringValueNode, *_: object) -> None:
         if not storable(node.value):
             self.report_error(GraphQLError(UNSTORABLE_TEXT, node))
-
-
-class RefuseUnstorableVariables(SchemaExtension):
-    """Variables must be storable text too: otherwise the database refuses them mid-request."""
-
-    def on_execute(self) -> Iterator[None]:
-        context = self.execution_context
-        if not _all_storable(context.variables or {}):
-            context.result = ExecutionResult(data=None, errors=[BadUserInput(UNSTORABLE_TEXT)])
-        yield

@@ -12,7 +12,6 @@ from strawberry.types.graphql import OperationType
 from subgraph.api.entities import CheckedEntitiesSchema
 from subgraph.api.errors import (
     ClientError,
-    MaskUnexpectedErrors,
     has_code,
     is_unexpected,
     masked,
@@ -20,7 +19,7 @@ from subgraph.api.errors import (
     with_code,
 )
 from subgraph.api.executor import LeafFastExecutionContext
-from subgraph.api.guards import guard_extensions
+from subgraph.api.guards import guard_extension
 from subgraph.api.mutations import Mutation
 from subgraph.api.queries import Query
 from subgraph.api.types import ProductType, UserType
@@ -34,7 +33,7 @@ class OrdersSchema(CheckedEntitiesSchema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         """Silence Strawberry's per-error logging: client errors are expected, and unexpected
-        ones are logged once, with the request id, by MaskUnexpectedErrors."""
+        ones are logged once, with the request id, by errors.MaskUnexpectedErrors."""
 
     async def execute(
         self,
@@ -56,7 +55,7 @@ class OrdersSchema(CheckedEntitiesSchema):
             allowed_operation_types=allowed_operation_types,
             operation_extensions=operation_extensions,
         )
-        # An exception raised by an extension hook ends the operation before MaskUnexpectedErrors
+        # An exception raised by an extension hook ends the operation before the masking
         # sees the result: mask and code what it missed, so nothing leaves unmasked.
         if result.errors and not all(has_code(e) for e in result.errors):
             request_id = request_id_of(context_value)
@@ -72,8 +71,8 @@ class OrdersSchema(CheckedEntitiesSchema):
 
 
 def build_schema(settings: Settings) -> OrdersSchema:
-    # Masking and coding of errors runs when the operation ends, on whatever the guards refused.
-    extensions: list[Any] = [MaskUnexpectedErrors, *guard_extensions(settings)]
+    # One extension: each more costs its hook setup on every request.
+    extensions: list[Any] = [guard_extension(settings)]
     return OrdersSchema(
         query=Query,
         mutation=Mutation,

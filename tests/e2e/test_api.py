@@ -226,6 +226,18 @@ async def test_out_of_range_paging_is_a_bad_user_input_error(
     assert body["errors"][0]["message"] == message
 
 
+async def test_a_variable_of_the_wrong_type_is_a_bad_user_input_error(client: Any) -> None:
+    variables = {"userId": "7", "productId": "1", "quantity": "four"}
+    body = await gql(client, PLACE, variables, headers=ALICE)
+    assert body["data"] is None
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["message"] == (
+        "Variable '$quantity' has invalid value: Int cannot represent non-integer value: 'four'"
+    )
+    listed = await gql(client, LIST, headers=ADMIN)
+    assert listed["data"]["getOrders"] == []
+
+
 async def test_an_idempotent_retry_over_http_returns_the_first_order(client: Any) -> None:
     variables = {"userId": "7", "productId": "1", "quantity": 1, "key": "checkout-123"}
     first = await gql(client, PLACE, variables, headers=ALICE)
