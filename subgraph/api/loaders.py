@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
@@ -27,21 +28,37 @@ class Loaders:
     def __init__(self, *, uow: UnitOfWork, principal: Callable[[], Awaitable[Principal]]) -> None:
         self._uow = uow
         self._principal = principal
-        self.order_by_id = DataLoader(self._load_orders, max_batch_size=MAX_BATCH)
-        self.history = DataLoader(self._load_histories, max_batch_size=MAX_BATCH)
-        self.orders_of_user = DataLoader(self._pages_of("user_id"), max_batch_size=MAX_BATCH)
-        self.orders_of_product = DataLoader(self._pages_of("product_id"), max_batch_size=MAX_BATCH)
+
+    # Built on first use: most requests need one loader of the four, if any.
+    @cached_property
+    def order_by_id(self) -> DataLoader[str, Order | None]:
+        return DataLoader(self._load_orders, max_batch_size=MAX_BATCH)
+
+    @cached_property
+    def history(self) -> DataLoader[int, list[StatusChange]]:
+        return DataLoader(self._load_histories, max_batch_size=MAX_BATCH)
+
+    @cached_property
+    def orders_of_user(self) -> DataLoader[PageKey, list[Order]]:
+        return DataLoader(self._pages_of("user_id"), max_batch_size=MAX_BATCH)
+
+    @cached_property
+    def orders_of_product(self) -> DataLoader[PageKey, list[Order]]:
+        return DataLoader(self._pages_of("product_id"), max_batch_size=MAX_BATCH)
 
     def forget(self, order: Order) -> None:
         """Drop what this request cached about an order it just changed (mutations run in order,
         so a later field of the same request must see the change)."""
         if order.id is None:
             return
+        built = vars(self)  # a loader never built holds nothing to forget
         # DataLoader.clear raises KeyError for keys it never loaded.
-        with suppress(KeyError):
-            self.order_by_id.clear(str(order.id))
-        with suppress(KeyError):
-            self.history.clear(order.id)
+        if "order_by_id" in built:
+            with suppress(KeyError):
+                self.order_by_id.clear(str(order.id))
+        if "history" in built:
+            with suppress(KeyError):
+                self.history.clear(order.id)
 
     async def _load_orders(self, ids: Sequence[str]) -> list[Order | None]:
         principal = await self._principal()
