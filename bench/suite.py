@@ -24,6 +24,7 @@ CELLS = (
     "placeOrder",
     "getOrder",
     "getOrders",
+    "typename",
     "entities_user_1",
     "entities_user_50",
     "entities_user_1000",
