@@ -20,6 +20,7 @@ from strawberry.litestar import make_graphql_controller
 from subgraph.api.context import Services, make_context_getter
 from subgraph.api.controller import tune_controller
 from subgraph.api.errors import body_too_large
+from subgraph.api.loaders import SharedReads
 from subgraph.api.schema import build_schema
 from subgraph.auth import TokenVerifier
 from subgraph.messaging.http import asyncapi_routes
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     refuse_unsafe(settings)
     engine = DB
-    services = Services(engine=engine, verifier=TokenVerifier(settings))
+    services = Services(engine=engine, verifier=TokenVerifier(settings), reads=SharedReads(engine))
     graphql = make_graphql_controller(
         build_schema(settings),
         path="/graphql",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from subgraph.domain.access import Principal
@@ -143,12 +143,24 @@ async def get_order(*, uow: UnitOfWork, principal: Principal, order_id: str | in
     return orders[0]
 
 
+OrdersById = Callable[[list[int]], Awaitable[dict[int, Order]]]
+"""Reads orders by id, unfiltered: whoever calls it applies the visibility rule."""
+
+
 async def get_orders_by_ids(
-    *, uow: UnitOfWork, principal: Principal, order_ids: Sequence[str | int]
+    *,
+    uow: UnitOfWork,
+    principal: Principal,
+    order_ids: Sequence[str | int],
+    read: OrdersById | None = None,
 ) -> list[Order | None]:
-    """Orders in the order asked for, None where missing or not visible; one query."""
+    """Orders in the order asked for, None where missing or not visible; one query.
+
+    `read` fetches them (default: this unit of work's repository); the caller's visibility is
+    applied here, whoever reads them.
+    """
     parsed = [parse_order_id(raw) for raw in order_ids]
-    found = await uow.orders.get_many([i for i in parsed if i is not None])
+    found = await (read or uow.orders.get_many)([i for i in parsed if i is not None])
     visible = {i: o for i, o in found.items() if principal.can_view(o.user_id)}
     return [visible.get(i) if i is not None else None for i in parsed]
 

@@ -12,7 +12,7 @@ from piccolo.engine.base import Engine
 from strawberry.litestar import BaseContext
 
 from subgraph.api.errors import Unauthenticated
-from subgraph.api.loaders import Loaders
+from subgraph.api.loaders import Loaders, SharedReads
 from subgraph.auth import AuthenticationFailed, TokenVerifier
 from subgraph.domain.access import Principal
 from subgraph.persistence.unit_of_work import UnitOfWork
@@ -24,6 +24,7 @@ class Services:
 
     engine: Engine[Any]
     verifier: TokenVerifier
+    reads: SharedReads
 
 
 class Caller:
@@ -77,7 +78,7 @@ def make_context_getter(
             request_id=request_id_from(request),
             caller=caller,
             uow=uow,
-            loaders=Loaders(uow=uow, principal=caller.principal),
+            loaders=Loaders(uow=uow, principal=caller.principal, shared=services.reads),
         )
 
     return get_context

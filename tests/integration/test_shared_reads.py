@@ -1,0 +1,167 @@
+"""Concurrent requests share the statement that reads orders by id, and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from subgraph import service
+from subgraph.api.loaders import Loaders, SharedReads
+from subgraph.domain.access import Principal
+from subgraph.domain.order import Order
+from subgraph.persistence.piccolo_conf import DB
+from subgraph.persistence.unit_of_work import UnitOfWork
+
+pytestmark = pytest.mark.usefixtures("pool")
+
+ADMIN = Principal(user_id="admin", is_admin=True)
+ALICE = Principal(user_id="alice", is_admin=False)
+BOB = Principal(user_id="bob", is_admin=False)
+
+
+@pytest.fixture
+def order_selects(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The SELECTs on `orders` that reach asyncpg during the test (they still run)."""
+    seen: list[str] = []
+    original = asyncpg.connection.Connection._execute
+
+    async def counting(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        if query.lstrip().upper().startswith("SELECT") and "FROM orders" in query:
+            seen.append(query)
+        return await original(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "_execute", counting)
+    yield seen
+
+
+async def place(user: str) -> int:
+    order = await service.place_order(
+        uow=UnitOfWork(DB), principal=ADMIN, user_id=user, product_id="9", quantity=1
+    )
+    assert order.id is not None
+    return order.id
+
+
+async def load(loaders: Loaders, order_id: int) -> Order | None:
+    return await loaders.order_by_id.load(str(order_id))
+
+
+def loaders_for(principal: Principal, shared: SharedReads) -> Loaders:
+    async def who() -> Principal:
+        return principal
+
+    return Loaders(uow=UnitOfWork(DB), principal=who, shared=shared)
+
+
+async def test_lookups_of_concurrent_requests_are_one_statement(order_selects: list[str]) -> None:
+    ids = [await place("alice") for _ in range(6)]
+    shared = SharedReads(DB)
+    order_selects.clear()
+
+    # Six requests, each with its own loaders, asking at the same time; two ask for the same.
+    asked = [ids[0], ids[1], ids[2], ids[3], ids[4], ids[4]]
+    requests = [loaders_for(ADMIN, shared) for _ in asked]
+    found = await asyncio.gather(
+        *(r.order_by_id.load(str(i)) for r, i in zip(requests, asked, strict=True))
+    )
+
+    assert [o.id if o else None for o in found] == asked
+    assert len(order_selects) == 1
+
+
+async def test_each_request_still_sees_only_its_callers_orders(order_selects: list[str]) -> None:
+    alices, bobs = await place("alice"), await place("bob")
+    shared = SharedReads(DB)
+    order_selects.clear()
+
+    alice, bob = loaders_for(ALICE, shared), loaders_for(BOB, shared)
+    # Both ask for both orders in the same step: one statement reads both rows for both.
+    found = await asyncio.gather(
+        alice.order_by_id.load(str(alices)),
+        alice.order_by_id.load(str(bobs)),
+        bob.order_by_id.load(str(alices)),
+        bob.order_by_id.load(str(bobs)),
+    )
+
+    assert [o.user_id if o else None for o in found] == ["alice", None, None, "bob"]
+    assert len(order_selects) == 1
+
+
+async def test_a_request_in_a_transaction_reads_its_own_writes() -> None:
+    shared = SharedReads(DB)
+    uow = UnitOfWork(DB)
+
+    async def admin() -> Principal:
+        return ADMIN
+
+    loaders = Loaders(uow=uow, principal=admin, shared=shared)
+    now = datetime.now(UTC)
+    async with uow:
+        stored = await uow.orders.add(
+            Order.place(user_id="carol", product_id="9", quantity=2, now=now),
+            placed_by="admin",
+            idempotency_key=None,
+        )
+        assert stored is not None and stored.id is not None
+        # Not committed yet: only this transaction's connection can see it.
+        found = await loaders.order_by_id.load(str(stored.id))
+        assert found is not None
+        assert (found.id, found.user_id, found.quantity) == (stored.id, "carol", 2)
+    # Committed now, and readable by anyone's shared statement.
+    later = await loaders_for(ADMIN, shared).order_by_id.load(str(stored.id))
+    assert later is not None and later.id == stored.id
+
+
+async def test_no_request_sees_another_requests_uncommitted_order() -> None:
+    """A batch runs in the context of the request that opened it: were that request inside a
+    transaction, the shared statement would run on its connection and show the others what
+    it has not committed."""
+    shared = SharedReads(DB)
+    uow = UnitOfWork(DB)
+
+    async def admin() -> Principal:
+        return ADMIN
+
+    writer = Loaders(uow=uow, principal=admin, shared=shared)
+    reader = loaders_for(ADMIN, shared)
+    async with uow:
+        stored = await uow.orders.add(
+            Order.place(user_id="dave", product_id="9", quantity=1, now=datetime.now(UTC)),
+            placed_by="admin",
+            idempotency_key=None,
+        )
+        assert stored is not None and stored.id is not None
+        # The writer asks first, so a batch it opened would be the one the reader joins. The
+        # reader is another request: its task does not share the writer's transaction.
+        loop = asyncio.get_running_loop()
+        writing = loop.create_task(load(writer, stored.id))
+        reading = loop.create_task(load(reader, stored.id), context=contextvars.Context())
+        mine = await writing
+        theirs = await reading
+        assert mine is not None and mine.id == stored.id
+        assert theirs is None
+
+
+async def test_a_failed_statement_fails_every_request_that_shared_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = [await place("alice") for _ in range(2)]
+    shared = SharedReads(DB)
+
+    async def broken(self: Any, order_ids: Any) -> Any:
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr("subgraph.persistence.repository.OrderRepository.get_many", broken)
+    first, second = loaders_for(ADMIN, shared), loaders_for(ADMIN, shared)
+    outcomes = await asyncio.gather(
+        first.order_by_id.load(str(ids[0])),
+        second.order_by_id.load(str(ids[1])),
+        return_exceptions=True,
+    )
+    assert [type(o) for o in outcomes] == [ConnectionError, ConnectionError]
