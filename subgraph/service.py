@@ -146,6 +146,9 @@ async def get_order(*, uow: UnitOfWork, principal: Principal, order_id: str | in
 OrdersById = Callable[[list[int]], Awaitable[dict[int, Order]]]
 """Reads orders by id, unfiltered: whoever calls it applies the visibility rule."""
 
+UserPage = Callable[[str, OrderStatus | None, int, int], Awaitable[list[Order]]]
+"""Reads a page (user id, status, limit, offset) of one user's orders, newest first."""
+
 
 async def get_orders_by_ids(
     *,
@@ -174,13 +177,20 @@ async def list_orders(
     product_id: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    read_user_page: UserPage | None = None,
 ) -> list[Order]:
-    """A page of orders, newest first; a non-admin only ever gets their own."""
+    """A page of orders, newest first; a non-admin only ever gets their own.
+
+    `read_user_page`, when given, reads a page of one user's orders (any filter but a
+    product); the rule that a non-admin only gets their own is applied here either way.
+    """
     check_page(limit, offset)
     if not principal.is_admin:
         if user_id is not None and not principal.owns(user_id):
             return []
         user_id = principal.user_id
+    if read_user_page is not None and user_id is not None and product_id is None:
+        return await read_user_page(user_id, status, limit, offset)
     where = OrderFilter(status=status, user_id=user_id, product_id=product_id)
     return await uow.orders.list(where, limit=limit, offset=offset)
 

@@ -1,8 +1,8 @@
 """DataLoaders: every batch of entity or list lookups becomes one SQL statement.
 
 Each request has its own `Loaders` (they remember what its caller may see). Beneath them,
-`SharedReads` lets the concurrent requests of one worker share the statement that reads
-orders by id.
+`SharedReads` lets the concurrent requests of one worker share the statements that read
+orders by id and pages of a user's orders.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -21,7 +22,7 @@ from strawberry.dataloader import DataLoader
 from subgraph import service
 from subgraph.domain.access import Principal
 from subgraph.domain.order import Order, OrderStatus, StatusChange
-from subgraph.persistence.repository import ParentColumn
+from subgraph.persistence.repository import OrderFilter, ParentColumn
 from subgraph.persistence.unit_of_work import UnitOfWork
 
 # (parent id, status filter, limit, offset): parents sharing the last three share a query.
@@ -49,26 +50,71 @@ class SharedReads:
 
     def __init__(self, engine: Engine[Any]) -> None:
         self._engine = engine
-        # One loader per event loop: a loader is bound to the loop it first ran in.
-        self._loaders: WeakKeyDictionary[asyncio.AbstractEventLoop, DataLoader[int, Order | None]]
-        self._loaders = WeakKeyDictionary()
+        # Loaders per event loop: a DataLoader is bound to the loop it first ran in.
+        self._by_loop: WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedLoaders]
+        self._by_loop = WeakKeyDictionary()
 
     async def orders_by_ids(self, ids: list[int]) -> dict[int, Order]:
-        found = await self._loader().load_many(ids)
+        found = await self._loaders().orders.load_many(ids)
         return {i: order for i, order in zip(ids, found, strict=True) if order is not None}
 
-    def _loader(self) -> DataLoader[int, Order | None]:
-        loop = asyncio.get_running_loop()
-        loader = self._loaders.get(loop)
-        if loader is None:
-            loader = DataLoader(self._read, cache=False, max_batch_size=MAX_BATCH)
-            self._loaders[loop] = loader
-        return loader
+    async def user_page(
+        self, user_id: str, status: OrderStatus | None, limit: int, offset: int
+    ) -> list[Order]:
+        return await self._loaders().user_pages.load((user_id, status, limit, offset))
 
-    async def _read(self, ids: Sequence[int]) -> list[Order | None]:
+    def _loaders(self) -> _SharedLoaders:
+        loop = asyncio.get_running_loop()
+        loaders = self._by_loop.get(loop)
+        if loaders is None:
+            loaders = self._by_loop[loop] = _SharedLoaders(
+                orders=DataLoader(self._read_orders, cache=False, max_batch_size=MAX_BATCH),
+                user_pages=DataLoader(self._read_pages, cache=False, max_batch_size=MAX_BATCH),
+            )
+        return loaders
+
+    async def _read_orders(self, ids: Sequence[int]) -> list[Order | None]:
         # Requests may ask for the same order: each id once in the statement.
         found = await UnitOfWork(self._engine).orders.get_many(list(dict.fromkeys(ids)))
         return [found.get(i) for i in ids]
+
+    async def _read_pages(self, keys: Sequence[PageKey]) -> list[list[Order]]:
+        orders = UnitOfWork(self._engine).orders
+
+        async def read(
+            parent_ids: list[str], status: OrderStatus | None, limit: int, offset: int
+        ) -> dict[str, list[Order]]:
+            where = OrderFilter(status=status)
+            return await orders.list_by_parents(
+                "user_id", parent_ids, where, limit=limit, offset=offset
+            )
+
+        return await pages_by_key(keys, read)
+
+
+@dataclass(frozen=True)
+class _SharedLoaders:
+    orders: DataLoader[int, Order | None]
+    user_pages: DataLoader[PageKey, list[Order]]
+
+
+PagesOfParents = Callable[
+    [list[str], OrderStatus | None, int, int], Awaitable[dict[str, list[Order]]]
+]
+
+
+async def pages_by_key(keys: Sequence[PageKey], read: PagesOfParents) -> list[list[Order]]:
+    """The page of each key; keys that differ only in their parent share one `read`."""
+    by_page: dict[tuple[OrderStatus | None, int, int], list[str]] = defaultdict(list)
+    for parent_id, status, limit, offset in keys:
+        by_page[(status, limit, offset)].append(parent_id)
+    results: dict[PageKey, list[Order]] = {}
+    for (status, limit, offset), parent_ids in by_page.items():
+        unique = list(dict.fromkeys(parent_ids))
+        pages = await read(unique, status, limit, offset)
+        for parent_id in unique:
+            results[(parent_id, status, limit, offset)] = pages.get(parent_id, [])
+    return [results[key] for key in keys]
 
 
 class Loaders:
@@ -116,15 +162,25 @@ class Loaders:
             with suppress(KeyError):
                 self.history.clear(order.id)
 
+    def shared_user_page(self) -> service.UserPage | None:
+        """The shared read of a user's page, when this request may use it (see SharedReads)."""
+        shared = self._usable_shared()
+        return shared.user_page if shared else None
+
+    def _usable_shared(self) -> SharedReads | None:
+        # Inside a transaction, reads go through its connection (see SharedReads).
+        if self._shared is None or self._uow.engine.transaction_exists():
+            return None
+        return self._shared
+
     async def _load_orders(self, ids: Sequence[str]) -> list[Order | None]:
         principal = await self._principal()
-        shared = self._shared
-        read = None if shared is None or self._uow.engine.transaction_exists() else shared
+        shared = self._usable_shared()
         return await service.get_orders_by_ids(
             uow=self._uow,
             principal=principal,
             order_ids=ids,
-            read=read.orders_by_ids if read else None,
+            read=shared.orders_by_ids if shared else None,
         )
 
     async def _load_histories(self, ids: Sequence[int]) -> list[list[StatusChange]]:
@@ -136,12 +192,11 @@ class Loaders:
     ) -> Callable[[Sequence[PageKey]], Awaitable[list[list[Order]]]]:
         async def load(keys: Sequence[PageKey]) -> list[list[Order]]:
             principal = await self._principal()
-            by_page: dict[tuple[OrderStatus | None, int, int], list[str]] = defaultdict(list)
-            for parent_id, status, limit, offset in keys:
-                by_page[(status, limit, offset)].append(parent_id)
-            results: dict[PageKey, list[Order]] = {}
-            for (status, limit, offset), parent_ids in by_page.items():
-                pages = await service.list_orders_of_parents(
+
+            async def read(
+                parent_ids: list[str], status: OrderStatus | None, limit: int, offset: int
+            ) -> dict[str, list[Order]]:
+                return await service.list_orders_of_parents(
                     uow=self._uow,
                     principal=principal,
                     column=column,
@@ -150,8 +205,7 @@ class Loaders:
                     limit=limit,
                     offset=offset,
                 )
-                for parent_id in parent_ids:
-                    results[(parent_id, status, limit, offset)] = pages.get(parent_id, [])
-            return [results[key] for key in keys]
+
+            return await pages_by_key(keys, read)
 
         return load

@@ -165,3 +165,33 @@ async def test_a_failed_statement_fails_every_request_that_shared_it(
         return_exceptions=True,
     )
     assert [type(o) for o in outcomes] == [ConnectionError, ConnectionError]
+
+
+async def test_pages_of_concurrent_requests_are_one_statement(order_selects: list[str]) -> None:
+    alices = [await place("alice") for _ in range(3)]
+    bobs = [await place("bob") for _ in range(2)]
+    shared = SharedReads(DB)
+    order_selects.clear()
+
+    async def page(principal: Principal, **filters: Any) -> list[int]:
+        loaders = loaders_for(principal, shared)
+        orders = await service.list_orders(
+            uow=UnitOfWork(DB),
+            principal=principal,
+            read_user_page=loaders.shared_user_page(),
+            **filters,
+        )
+        return [o.id for o in orders if o.id is not None]
+
+    pages = await asyncio.gather(
+        page(ALICE, limit=20),
+        page(BOB, limit=20),
+        page(ALICE, limit=2, offset=1),
+        page(BOB, user_id="alice", limit=20),  # not his: nothing, and no statement for it
+        page(ADMIN, user_id="bob", limit=20),
+    )
+
+    newest_first = sorted(alices, reverse=True), sorted(bobs, reverse=True)
+    assert pages == [newest_first[0], newest_first[1], newest_first[0][1:3], [], newest_first[1]]
+    # Pages of the same size and offset share a statement: (limit 20) and (limit 2, offset 1).
+    assert len(order_selects) == 2
