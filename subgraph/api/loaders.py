@@ -28,6 +28,10 @@ from subgraph.persistence.unit_of_work import UnitOfWork
 # (parent id, status filter, limit, offset): parents sharing the last three share a query.
 PageKey = tuple[str, OrderStatus | None, int, int]
 
+# A request's batch of at most this many keys reads through SharedReads; a larger one is its
+# own statement already, and sharing would only let other requests' keys split it in two.
+SHARED_MAX_KEYS = 100
+
 # PostgreSQL accepts at most 32767 bind parameters; keep batches far below it.
 MAX_BATCH = 1000
 
@@ -175,7 +179,7 @@ class Loaders:
 
     async def _load_orders(self, ids: Sequence[str]) -> list[Order | None]:
         principal = await self._principal()
-        shared = self._usable_shared()
+        shared = self._usable_shared() if len(ids) <= SHARED_MAX_KEYS else None
         return await service.get_orders_by_ids(
             uow=self._uow,
             principal=principal,

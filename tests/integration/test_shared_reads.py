@@ -195,3 +195,35 @@ async def test_pages_of_concurrent_requests_are_one_statement(order_selects: lis
     assert pages == [newest_first[0], newest_first[1], newest_first[0][1:3], [], newest_first[1]]
     # Pages of the same size and offset share a statement: (limit 20) and (limit 2, offset 1).
     assert len(order_selects) == 2
+
+
+async def test_a_large_batch_stays_one_statement_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Shared statements take at most MAX_BATCH ids: a large request among others would be
+    split in two. A batch above SHARED_MAX_KEYS is read on its own, in one statement."""
+    ids = [await place("erin") for _ in range(3)]
+    id_arrays: list[list[int]] = []
+    original = asyncpg.connection.Connection._execute
+
+    async def recording(self: Any, query: str, args: Any, *rest: Any, **kwargs: Any) -> Any:
+        if query.lstrip().upper().startswith("SELECT") and "FROM orders" in query:
+            id_arrays.append(list(args[0]))
+        return await original(self, query, args, *rest, **kwargs)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "_execute", recording)
+    shared = SharedReads(DB)
+    # Six requests of 400 ids each (the three real ones and 397 that name no order).
+    wanted = [[*ids, *range(10_000 + 400 * n, 10_397 + 400 * n)] for n in range(6)]
+    requests = [loaders_for(ADMIN, shared) for _ in wanted]
+    found = await asyncio.gather(
+        *(
+            r.order_by_id.load_many([str(i) for i in w])
+            for r, w in zip(requests, wanted, strict=True)
+        )
+    )
+
+    assert all([o.id for o in f if o] == ids for f in found)
+    for request_ids in wanted:
+        assert any(set(request_ids) <= set(statement) for statement in id_arrays)
+    assert len(id_arrays) == len(wanted)
