@@ -146,8 +146,9 @@ async def get_order(*, uow: UnitOfWork, principal: Principal, order_id: str | in
 OrdersById = Callable[[list[int]], Awaitable[dict[int, Order]]]
 """Reads orders by id, unfiltered: whoever calls it applies the visibility rule."""
 
-UserPage = Callable[[str, OrderStatus | None, int, int], Awaitable[list[Order]]]
-"""Reads a page (user id, status, limit, offset) of one user's orders, newest first."""
+UserPages = Callable[[list[str], OrderStatus | None, int, int], Awaitable[dict[str, list[Order]]]]
+"""Reads a page (status, limit, offset) of each of these users' orders, newest first,
+unfiltered: whoever calls it applies the visibility rule."""
 
 
 async def get_orders_by_ids(
@@ -177,11 +178,11 @@ async def list_orders(
     product_id: str | None = None,
     limit: int = 100,
     offset: int = 0,
-    read_user_page: UserPage | None = None,
+    read_user_pages: UserPages | None = None,
 ) -> list[Order]:
     """A page of orders, newest first; a non-admin only ever gets their own.
 
-    `read_user_page`, when given, reads a page of one user's orders (any filter but a
+    `read_user_pages`, when given, reads the page of one user's orders (any filter but a
     product); the rule that a non-admin only gets their own is applied here either way.
     """
     check_page(limit, offset)
@@ -189,8 +190,9 @@ async def list_orders(
         if user_id is not None and not principal.owns(user_id):
             return []
         user_id = principal.user_id
-    if read_user_page is not None and user_id is not None and product_id is None:
-        return await read_user_page(user_id, status, limit, offset)
+    if read_user_pages is not None and user_id is not None and product_id is None:
+        pages = await read_user_pages([user_id], status, limit, offset)
+        return pages.get(user_id, [])
     where = OrderFilter(status=status, user_id=user_id, product_id=product_id)
     return await uow.orders.list(where, limit=limit, offset=offset)
 
@@ -204,8 +206,12 @@ async def list_orders_of_parents(
     status: OrderStatus | None,
     limit: int,
     offset: int,
+    read_user_pages: UserPages | None = None,
 ) -> dict[str, list[Order]]:
-    """`User.orders` or `Product.orders` for a batch of parents, in one query."""
+    """`User.orders` or `Product.orders` for a batch of parents, in one query.
+
+    `read_user_pages`, when given, reads users' pages; who may see which is decided here.
+    """
     check_page(limit, offset)
     ids = list(dict.fromkeys(parent_ids))
     own_only = None
@@ -213,6 +219,9 @@ async def list_orders_of_parents(
         own_only = principal.user_id
         if column == "user_id":
             ids = [i for i in ids if principal.owns(i)]
+    if column == "user_id" and read_user_pages is not None:
+        # Only users the caller may see are left: their pages need no further filter.
+        return await read_user_pages(ids, status, limit, offset) if ids else {}
     where = OrderFilter(status=status, user_id=own_only)
     return await uow.orders.list_by_parents(column, ids, where, limit=limit, offset=offset)
 

@@ -62,10 +62,12 @@ class SharedReads:
         found = await self._loaders().orders.load_many(ids)
         return {i: order for i, order in zip(ids, found, strict=True) if order is not None}
 
-    async def user_page(
-        self, user_id: str, status: OrderStatus | None, limit: int, offset: int
-    ) -> list[Order]:
-        return await self._loaders().user_pages.load((user_id, status, limit, offset))
+    async def user_pages(
+        self, user_ids: list[str], status: OrderStatus | None, limit: int, offset: int
+    ) -> dict[str, list[Order]]:
+        keys = [(user_id, status, limit, offset) for user_id in user_ids]
+        pages = await self._loaders().user_pages.load_many(keys)
+        return dict(zip(user_ids, pages, strict=True))
 
     def _loaders(self) -> _SharedLoaders:
         loop = asyncio.get_running_loop()
@@ -166,10 +168,11 @@ class Loaders:
             with suppress(KeyError):
                 self.history.clear(order.id)
 
-    def shared_user_page(self) -> service.UserPage | None:
-        """The shared read of a user's page, when this request may use it (see SharedReads)."""
-        shared = self._usable_shared()
-        return shared.user_page if shared else None
+    def shared_user_pages(self, keys: int = 1) -> service.UserPages | None:
+        """The shared read of users' pages, when this request may use it for `keys` of them
+        (see SharedReads)."""
+        shared = self._usable_shared() if keys <= SHARED_MAX_KEYS else None
+        return shared.user_pages if shared else None
 
     def _usable_shared(self) -> SharedReads | None:
         # Inside a transaction, reads go through its connection (see SharedReads).
@@ -196,6 +199,7 @@ class Loaders:
     ) -> Callable[[Sequence[PageKey]], Awaitable[list[list[Order]]]]:
         async def load(keys: Sequence[PageKey]) -> list[list[Order]]:
             principal = await self._principal()
+            shared_pages = self.shared_user_pages(len(keys)) if column == "user_id" else None
 
             async def read(
                 parent_ids: list[str], status: OrderStatus | None, limit: int, offset: int
@@ -208,6 +212,7 @@ class Loaders:
                     status=status,
                     limit=limit,
                     offset=offset,
+                    read_user_pages=shared_pages,
                 )
 
             return await pages_by_key(keys, read)

@@ -36,7 +36,7 @@ class Query:
             product_id=str(product_id) if product_id is not None else None,
             limit=limit,
             offset=offset,
-            read_user_page=info.context.loaders.shared_user_page(),
+            read_user_pages=info.context.loaders.shared_user_pages(),
         )
         return [OrderType.from_domain(o) for o in orders]
 

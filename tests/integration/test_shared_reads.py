@@ -178,7 +178,7 @@ async def test_pages_of_concurrent_requests_are_one_statement(order_selects: lis
         orders = await service.list_orders(
             uow=UnitOfWork(DB),
             principal=principal,
-            read_user_page=loaders.shared_user_page(),
+            read_user_pages=loaders.shared_user_pages(),
             **filters,
         )
         return [o.id for o in orders if o.id is not None]
@@ -227,3 +227,27 @@ async def test_a_large_batch_stays_one_statement_of_its_own(
     for request_ids in wanted:
         assert any(set(request_ids) <= set(statement) for statement in id_arrays)
     assert len(id_arrays) == len(wanted)
+
+
+async def test_users_orders_of_concurrent_requests_are_one_statement(
+    order_selects: list[str],
+) -> None:
+    """`User.orders`, as the router asks for it: a few users per request, many requests."""
+    alices = sorted([await place("alice") for _ in range(2)], reverse=True)
+    bobs = sorted([await place("bob") for _ in range(2)], reverse=True)
+    shared = SharedReads(DB)
+    order_selects.clear()
+
+    async def orders_of(principal: Principal, user: str) -> list[int]:
+        page = await loaders_for(principal, shared).orders_of_user.load((user, None, 5, 0))
+        return [o.id for o in page if o.id is not None]
+
+    pages = await asyncio.gather(
+        orders_of(ALICE, "alice"),
+        orders_of(BOB, "bob"),
+        orders_of(BOB, "alice"),  # not his: nothing
+        orders_of(ADMIN, "alice"),
+    )
+
+    assert pages == [alices, bobs, [], alices]
+    assert len(order_selects) == 1
