@@ -37,7 +37,8 @@ MAX_BATCH = 1000
 
 
 class SharedReads:
-    """Orders read by id for all the concurrent requests of a worker: one statement per loop step.
+    """Orders by id, and pages of users' orders, read for all the concurrent requests of a
+    worker: one statement per loop step.
 
     A request's own loader batches what that request asks for, but under load a worker runs
     many requests at once and each still paid a round trip to PostgreSQL for its one order.
@@ -49,7 +50,7 @@ class SharedReads:
     applies its own caller's visibility to what it gets (`service.get_orders_by_ids`). A
     request inside a transaction reads through its own connection instead, so it sees its own
     writes; a batch runs in the context of the request that opened it, so that request must
-    not be inside a transaction either (`Loaders._load_orders` checks).
+    not be inside a transaction either (`Loaders._usable_shared` checks).
     """
 
     def __init__(self, engine: Engine[Any]) -> None:
@@ -171,18 +172,21 @@ class Loaders:
     def shared_user_pages(self, keys: int = 1) -> service.UserPages | None:
         """The shared read of users' pages, when this request may use it for `keys` of them
         (see SharedReads)."""
-        shared = self._usable_shared() if keys <= SHARED_MAX_KEYS else None
+        shared = self._usable_shared(keys)
         return shared.user_pages if shared else None
 
-    def _usable_shared(self) -> SharedReads | None:
-        # Inside a transaction, reads go through its connection (see SharedReads).
-        if self._shared is None or self._uow.engine.transaction_exists():
+    def _usable_shared(self, keys: int) -> SharedReads | None:
+        """SharedReads, unless this request is inside a transaction (its reads go through its
+        own connection) or reads more than SHARED_MAX_KEYS keys at once."""
+        if self._shared is None or keys > SHARED_MAX_KEYS:
+            return None
+        if self._uow.engine.transaction_exists():
             return None
         return self._shared
 
     async def _load_orders(self, ids: Sequence[str]) -> list[Order | None]:
         principal = await self._principal()
-        shared = self._usable_shared() if len(ids) <= SHARED_MAX_KEYS else None
+        shared = self._usable_shared(len(ids))
         return await service.get_orders_by_ids(
             uow=self._uow,
             principal=principal,
