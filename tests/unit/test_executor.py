@@ -77,6 +77,18 @@ class Query:
         # A count that is no Int, a colour that is no Colour, a missing non-null string.
         return [item(1, count="many"), item(2, colour="green"), item(3, must=None)]
 
+    @strawberry.field
+    def maybe(self) -> list[Item | None]:
+        return [ITEMS[0], None, ITEMS[1]]
+
+    @strawberry.field
+    def holes(self) -> list[Item]:
+        return [ITEMS[0], None, ITEMS[1]]  # type: ignore[list-item]  # a null where none may be
+
+    @strawberry.field
+    def pair(self) -> list[Item]:
+        return (ITEMS[0], ITEMS[1])  # type: ignore[return-value]  # any iterable will do
+
 
 def run(query: str, context_class: type, **schema_options: Any) -> dict[str, Any]:
     schema = strawberry.Schema(query=Query, execution_context_class=context_class, **schema_options)
@@ -100,6 +112,15 @@ QUERIES = {
     "a value no Colour": "{ broken { colour } }",
     "a null non-null": "{ broken { must } }",
     "errors beside values": "{ items { id } broken { count } }",
+    "null items": "{ maybe { id name } }",
+    "a null non-null item": "{ holes { id name } }",
+    "a tuple": "{ pair { id __typename } }",
+    "only typename": "{ items { __typename } }",
+    "fragments and directives": (
+        "query { items { ...F ... on Item { count } name @skip(if: true) ok @include(if: true) } }"
+        " fragment F on Item { id colour }"
+    ),
+    "a field asked twice": "{ items { id id count } }",
 }
 
 
@@ -154,6 +175,32 @@ class CountingInfo(LeafFastExecutionContext):
     def build_resolve_info(self, *args: Any, **kwargs: Any) -> Any:
         CountingInfo.built += 1
         return super().build_resolve_info(*args, **kwargs)
+
+
+class CountingObjects(LeafFastExecutionContext):
+    completed = 0
+
+    def complete_object_value(self, *args: Any, **kwargs: Any) -> Any:
+        CountingObjects.completed += 1
+        return super().complete_object_value(*args, **kwargs)
+
+
+def test_a_list_of_plain_objects_is_answered_in_one_loop() -> None:
+    CountingObjects.completed = 0
+    answer = run("{ items { id count colour __typename } maybe { name } }", CountingObjects)
+    data = json.loads(answer["data"])
+    assert [i["count"] for i in data["items"]] == [1, 2, 3, 4, 5]
+    assert data["maybe"] == [{"name": "item 1"}, None, {"name": "item 2"}]
+    assert CountingObjects.completed == 0  # graphql-core completed none of the 8 items
+
+
+def test_a_list_with_one_bad_item_is_answered_by_graphql_core() -> None:
+    CountingObjects.completed = 0
+    answer = run("{ broken { id } }", CountingObjects)
+    assert json.loads(answer["data"])["broken"] == [{"id": "1"}, {"id": "2"}, {"id": "3"}]
+    answer = run("{ broken { id count } }", CountingObjects)
+    assert answer["data"] == "null"  # item 1's count is no Int, and the list is non-null
+    assert CountingObjects.completed > 0
 
 
 def test_plain_leaves_build_no_resolve_info() -> None:
