@@ -1,12 +1,15 @@
 """Floor (a): the HTTP ceiling. A bare ASGI app that reads the request body and answers a fixed
-GraphQL-shaped JSON, served by the same uvicorn settings as `orders-subgraph serve`."""
+GraphQL-shaped JSON, served as `orders-subgraph serve` serves (`python -m bench.raw_app PORT
+WORKERS`)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from bench.workloads import FIXED_RESPONSE
+from subgraph import serving
 
 Message = MutableMapping[str, Any]
 HEADERS = [
@@ -34,3 +37,18 @@ async def app(
         more = message.get("more_body", False)
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": FIXED_RESPONSE})
+
+
+if __name__ == "__main__":
+    port, workers = int(sys.argv[1]), int(sys.argv[2])
+    sys.exit(
+        serving.run(
+            "bench.raw_app:app",
+            host="127.0.0.1",
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+            **serving.SERVER_SETTINGS,
+        )
+    )

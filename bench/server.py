@@ -16,10 +16,6 @@ from pathlib import Path
 import psutil
 
 from bench.infra import cli_path, free_port
-from subgraph.cli import HTTP_PROTOCOL
-
-# The server settings `orders-subgraph serve` uses (subgraph/cli.py), for floor (a) too.
-UVICORN_FLAGS = ["--loop", "uvloop", "--http", HTTP_PROTOCOL, "--no-server-header"]
 
 
 @dataclass
@@ -106,22 +102,8 @@ def service_command(port: int, workers: int) -> list[str]:
 
 
 def raw_app_command(port: int, workers: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.raw_app:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        *UVICORN_FLAGS,
-    ]
+    """Floor (a) served as `serve` serves (bench/raw_app.py)."""
+    return [sys.executable, "-m", "bench.raw_app", str(port), str(workers)]
 
 
 def server_env(extra: dict[str, str]) -> tuple[dict[str, str], int]:

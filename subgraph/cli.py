@@ -19,9 +19,8 @@ from subgraph.settings import ConfigurationError, get_settings, refuse_unsafe
 if TYPE_CHECKING:
     from subgraph.messaging.supervisor import MessagingProcess
 
+APP = "subgraph.app:create_app"
 DEFAULT_PORT = 5000  # the seed service's port, so existing clients and bookmarks keep working
-# uvicorn's httptools protocol, each response sent in one write (see subgraph/http_protocol.py).
-HTTP_PROTOCOL = "subgraph.http_protocol:CoalescingHttpToolsProtocol"
 
 
 def _configure_logging() -> None:
@@ -43,8 +42,7 @@ def _uvicorn_log_config() -> dict[str, Any]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from subgraph import serving
     from subgraph.auth import TokenVerifier
 
     # Refuse before migrating or binding; every worker's create_app checks again.
@@ -54,23 +52,19 @@ def _serve(args: argparse.Namespace) -> int:
         asyncio.run(migrate())
     messaging = _start_messaging_process()
     try:
-        uvicorn.run(
-            "subgraph.app:create_app",
+        return serving.run(
+            APP,
             factory=True,
             host=args.host,
             port=args.port,
             workers=args.workers,
-            loop="uvloop",
-            http=HTTP_PROTOCOL,
             log_level=get_settings().log_level.lower(),
             log_config=_uvicorn_log_config(),
-            server_header=False,
-            proxy_headers=False,
+            **serving.SERVER_SETTINGS,
         )
     finally:
         if messaging is not None:
             messaging.stop()
-    return 0
 
 
 def _start_messaging_process() -> MessagingProcess | None:
