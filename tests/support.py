@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -40,3 +41,20 @@ def bearer(sub: str | int, *, admin: bool = False) -> dict[str, str]:
 
 
 ADMIN = bearer("admin-1", admin=True)
+
+
+def child_processes(parent: int) -> list[tuple[int, list[bytes]]]:
+    """The live children of `parent` (Linux /proc): each pid with its command line's words."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
+        if int(ppid) == parent:
+            found.append((int(entry.name), command))
+    return found

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.security.test_served_process import free_port
+from tests.support import child_processes
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 
@@ -106,19 +107,9 @@ def _live(port: int) -> bool:
 
 def _workers(parent: int) -> list[int]:
     """uvicorn's worker processes: the children started by multiprocessing's spawn."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
-        if int(ppid) == parent and b"multiprocessing.spawn" in command:
-            found.append(int(entry.name))
-    return sorted(found)
+    return sorted(
+        pid for pid, command in child_processes(parent) if b"--multiprocessing-fork" in command
+    )
 
 
 def _sockets(pid: int, port: int, state: str) -> int:

@@ -21,7 +21,7 @@ import pytest
 
 from tests.messaging import support
 from tests.messaging.conftest import WAIT, EventTap, eventually
-from tests.support import bearer
+from tests.support import bearer, child_processes
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
 
@@ -148,19 +148,11 @@ async def test_a_single_relay_polls_the_sqlite_outbox_beside_the_server(
 
 def _messaging_children(parent: int) -> list[int]:
     """Pids of `serve`'s messaging processes (children of `parent` running the relay)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            command = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
-        if int(ppid) == parent and b"subgraph.cli" in command and b"relay" in command:
-            found.append(int(entry.name))
-    return found
+    return [
+        pid
+        for pid, command in child_processes(parent)
+        if b"subgraph.cli" in command and b"relay" in command
+    ]
 
 
 def _gone(pid: int) -> bool:
