@@ -138,15 +138,9 @@ class LeafFastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return _LONG
         read, leaf_type, non_null = plan
         try:
-            value = read(source)
-            if value is None:
-                return _LONG if non_null else None
-            if isinstance(value, Exception) or self.is_awaitable(value):
-                return _LONG
-            coerced = leaf_type.coerce_output_value(value)
+            return _leaf(read(source), leaf_type.coerce_output_value, non_null, self.is_awaitable)
         except Exception:  # noqa: BLE001 - graphql-core raises and locates it
             return _LONG
-        return _LONG if coerced is None or coerced is Undefined else coerced
 
     def complete_list_value(
         self,
@@ -222,24 +216,27 @@ class LeafFastExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     return None
                 values: dict[str, Any] = {}
                 for key, read, coerce, non_null in plan:
-                    value = read(item)
-                    if value is None:
-                        if non_null:
-                            return None
-                        values[key] = None
-                        continue
-                    if type(value) not in _PLAIN and (
-                        isinstance(value, Exception) or is_awaitable(value)
-                    ):
+                    value = _leaf(read(item), coerce, non_null, is_awaitable)
+                    if value is _LONG:
                         return None
-                    coerced = coerce(value)
-                    if coerced is None or coerced is Undefined:
-                        return None
-                    values[key] = coerced
+                    values[key] = value
                 answer.append(values)
         except Exception:  # noqa: BLE001 - graphql-core raises and locates it
             return None
         return answer
+
+
+def _leaf(
+    value: Any, coerce: Callable[[Any], Any], non_null: bool, is_awaitable: Callable[[Any], bool]
+) -> Any:
+    """What graphql-core answers for a plain leaf field's value, or _LONG where it must answer
+    (a null of a non-null field, an error, an awaitable, a value that does not coerce)."""
+    if value is None:
+        return _LONG if non_null else None
+    if type(value) not in _PLAIN and (isinstance(value, Exception) or is_awaitable(value)):
+        return _LONG
+    coerced = coerce(value)
+    return _LONG if coerced is None or coerced is Undefined else coerced
 
 
 def _same(value: Any) -> Any:
