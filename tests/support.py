@@ -1,8 +1,9 @@
-"""Helpers the tests share: tokens and a GraphQL call over the test client."""
+"""Helpers the tests share: tokens, a GraphQL call over the test client, ports and processes."""
 
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -58,3 +59,11 @@ def child_processes(parent: int) -> list[tuple[int, list[bytes]]]:
         if int(ppid) == parent:
             found.append((int(entry.name), command))
     return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,20 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import make_token
+from tests.support import free_port, make_token
 
 SEED_PLACE = (
     "mutation { placeOrder(userId: 1, productId: 1, quantity: 2) { success order { id status } } }"
 )
 SEED_UPDATE = 'mutation { updateOrder(id: 1, status: "Shipped") { success message } }'
 SEED_LIST = "query { getOrders { id userId productId quantity status } }"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import pytest
 
 from tests.messaging import support
 from tests.messaging.conftest import WAIT, EventTap, eventually
-from tests.support import bearer, child_processes
+from tests.support import bearer, child_processes, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
 
@@ -31,13 +30,6 @@ mutation ($user: ID!) {
   placeOrder(userId: $user, productId: "p1", quantity: 1) { success order { id } }
 }
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _env(**values: str) -> dict[str, str]:
@@ -97,7 +89,7 @@ async def _serve_and_place(port: int, users: list[str]) -> list[str]:
 async def test_events_committed_by_a_killed_server_are_published_by_the_relay_command(
     outbox_db: str, rabbit_vhost: str, tap: EventTap
 ) -> None:
-    port = _free_port()
+    port = free_port()
     # The server's own relay is off: its events are committed but never published.
     server_env = _env(
         RABBITMQ_URL=rabbit_vhost, OUTBOX_RELAY_ENABLED="false", INVENTORY_CONSUMER_ENABLED="false"
@@ -139,7 +131,7 @@ async def test_a_single_relay_polls_the_sqlite_outbox_beside_the_server(
         subprocess.run, [CLI, "migrate"], env=env, capture_output=True, timeout=60, check=False
     )
     assert migrated.returncode == 0, migrated.stderr.decode()
-    port = _free_port()
+    port = free_port()
     with _process(["serve", "--port", str(port), "--no-migrate"], env):
         ids = await _serve_and_place(port, ["u1", "u2"])
         received = await tap.wait_for(2)
@@ -166,7 +158,7 @@ def _gone(pid: int) -> bool:
 async def test_serve_relays_from_one_process_of_its_own_and_restarts_it_when_it_dies(
     outbox_db: str, rabbit_vhost: str, tap: EventTap
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = _env(RABBITMQ_URL=rabbit_vhost)
     args = ["serve", "--port", str(port), "--workers", "2", "--no-migrate"]
     with _process(args, env) as server:
@@ -194,7 +186,7 @@ async def test_serve_relays_from_one_process_of_its_own_and_restarts_it_when_it_
 async def test_a_killed_server_takes_its_messaging_process_with_it(
     outbox_db: str, rabbit_vhost: str
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = _env(RABBITMQ_URL=rabbit_vhost)
     with _process(["serve", "--port", str(port), "--no-migrate"], env) as server:
         await _serve_and_place(port, [])

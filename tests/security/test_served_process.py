@@ -7,7 +7,6 @@ redacted there; and a chunked body with no Content-Length must still stop at the
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import make_token
+from tests.support import free_port, make_token
 
 BODY_LIMIT = 4096
 
@@ -27,13 +26,6 @@ BODY_LIMIT = 4096
 class Served:
     url: str
     log: Path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture(scope="module")
