@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -19,6 +21,7 @@ from subgraph.api.errors import (
     with_code,
 )
 from subgraph.api.executor import LeafFastExecutionContext
+from subgraph.api.extension_hooks import HookRunner
 from subgraph.api.guards import guard_extension
 from subgraph.api.mutations import Mutation
 from subgraph.api.queries import Query
@@ -34,6 +37,11 @@ class OrdersSchema(CheckedEntitiesSchema):
     ) -> None:
         """Silence Strawberry's per-error logging: client errors are expected, and unexpected
         ones are logged once, with the request id, by errors.MaskUnexpectedErrors."""
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return HookRunner(execution_context=execution_context, extensions=extensions)
 
     async def execute(
         self,
