@@ -54,18 +54,22 @@ PrincipalGetter = Callable[[], Awaitable[Principal]]
 class RequestContext(BaseContext, kw_only=True):
     """Strawberry's context for one request."""
 
-    request_id: str
     caller: Caller
     uow: UnitOfWork
     loaders: Loaders
+    known_request_id: str | None = None
 
+    @property
+    def request_id(self) -> str:
+        """The caller's X-Request-Id when it looks sane, else one made up on first use.
 
-def request_id_from(request: Request[Any, Any, Any]) -> str:
-    """The caller's X-Request-Id when it looks sane, else a new one."""
-    given = request.headers.get("x-request-id", "")
-    if 0 < len(given) <= 64 and given.replace("-", "").isalnum():
-        return given
-    return uuid.uuid4().hex
+        Only errors carry it, so a request that succeeds never pays for a new id.
+        """
+        if self.known_request_id is None:
+            given = self.request.headers.get("x-request-id", "") if self.request else ""
+            sane = 0 < len(given) <= 64 and given.replace("-", "").isalnum()
+            self.known_request_id = given if sane else uuid.uuid4().hex
+        return self.known_request_id
 
 
 def make_context_getter(
@@ -75,7 +79,7 @@ def make_context_getter(
         caller = Caller(services.verifier, request.headers.get("authorization"))
         uow = UnitOfWork(services.engine)
         return RequestContext(
-            request_id=request_id_from(request),
+            request=request,
             caller=caller,
             uow=uow,
             loaders=Loaders(uow=uow, principal=caller.principal, shared=services.reads),
