@@ -8,7 +8,16 @@ import strawberry
 
 from subgraph import service
 from subgraph.api.info import Info
-from subgraph.api.types import PAGED, LimitArg, OffsetArg, OrderType, StatusArg, page
+from subgraph.api.types import (
+    NOT_GIVEN,
+    PAGED,
+    LimitArg,
+    OffsetArg,
+    OrderType,
+    StatusArg,
+    given,
+    page,
+)
 
 
 @strawberry.type
@@ -21,9 +30,11 @@ class Query:
     async def get_orders(
         self,
         info: Info,
-        status: StatusArg = None,
-        user_id: Annotated[strawberry.ID | None, strawberry.argument(name="userId")] = None,
-        product_id: Annotated[strawberry.ID | None, strawberry.argument(name="productId")] = None,
+        status: StatusArg = NOT_GIVEN,
+        user_id: Annotated[strawberry.ID | None, strawberry.argument(name="userId")] = NOT_GIVEN,
+        product_id: Annotated[
+            strawberry.ID | None, strawberry.argument(name="productId")
+        ] = NOT_GIVEN,
         limit: LimitArg = 100,
         offset: OffsetArg = 0,
     ) -> list[OrderType]:
@@ -31,9 +42,9 @@ class Query:
         orders = await service.list_orders(
             uow=info.context.uow,
             principal=await info.context.caller.principal(),
-            status=status,
-            user_id=str(user_id) if user_id is not None else None,
-            product_id=str(product_id) if product_id is not None else None,
+            status=given(status),
+            user_id=_text(given(user_id)),
+            product_id=_text(given(product_id)),
             limit=limit,
             offset=offset,
             read_user_pages=info.context.loaders.shared_user_pages(),
@@ -48,3 +59,7 @@ class Query:
         await info.context.caller.principal()
         order = await info.context.loaders.order_by_id.load(str(id))
         return OrderType.from_domain(order) if order else None
+
+
+def _text(value: strawberry.ID | None) -> str | None:
+    return str(value) if value is not None else None

@@ -207,6 +207,11 @@ async def test_get_orders_filters_and_pages_newest_first(client: Any) -> None:
     assert await ids(limit=1, offset=1) == [b]
     assert await ids(limit=None, offset=None) == [c, b, a]
     assert await ids(limit=0) == []
+    # A filter sent as null is a filter left out, as variables and as literals.
+    assert await ids(status=None, userId=None, productId=None) == [c, b, a]
+    literal = "{ getOrders(status: null, userId: null, productId: null) { id } }"
+    body = await gql(client, literal, headers=ADMIN)
+    assert [o["id"] for o in body["data"]["getOrders"]] == [c, b, a]
 
 
 @pytest.mark.parametrize(
