@@ -8,6 +8,7 @@ orders by id and pages of a user's orders.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
@@ -58,6 +59,7 @@ class SharedReads:
         # Loaders per event loop: a DataLoader is bound to the loop it first ran in.
         self._by_loop: WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedLoaders]
         self._by_loop = WeakKeyDictionary()
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop], _SharedLoaders] | None = None
 
     async def orders_by_ids(self, ids: list[int]) -> dict[int, Order]:
         found = await self._loaders().orders.load_many(ids)
@@ -72,12 +74,19 @@ class SharedReads:
 
     def _loaders(self) -> _SharedLoaders:
         loop = asyncio.get_running_loop()
+        # A worker runs one loop: its loaders are kept at hand, as a WeakKeyDictionary lookup
+        # makes a weak reference every time (1.5% of a getOrders). This keeps at most the
+        # last loop's loaders beyond the dictionary.
+        last = self._last
+        if last is not None and last[0]() is loop:
+            return last[1]
         loaders = self._by_loop.get(loop)
         if loaders is None:
             loaders = self._by_loop[loop] = _SharedLoaders(
                 orders=DataLoader(self._read_orders, cache=False, max_batch_size=MAX_BATCH),
                 user_pages=DataLoader(self._read_pages, cache=False, max_batch_size=MAX_BATCH),
             )
+        self._last = (weakref.ref(loop), loaders)
         return loaders
 
     async def _read_orders(self, ids: Sequence[int]) -> list[Order | None]:
