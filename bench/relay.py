@@ -39,7 +39,7 @@ class RelayWatcher:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._stop = asyncio.Event()
         self.backlog: list[tuple[float, int]] = []
-        self.received: list[tuple[datetime, float]] = []  # (occurred_at, lag ms)
+        self._arrivals: list[tuple[datetime, bytes]] = []  # (received at, body)
         self.consumer_error: str | None = None
         self.table: str | None = None
 
@@ -78,13 +78,11 @@ class RelayWatcher:
         await queue.bind(exchange, routing_key="order.#")
 
         async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            now = datetime.now(UTC)
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                occurred = datetime.fromisoformat(json.loads(message.body)["occurred_at"])
-                self.received.append((occurred, (now - occurred).total_seconds() * 1000))
-            await message.ack()
+            # Only the arrival is noted here: parsing and acking each event cost this process
+            # (and RabbitMQ) CPU the service then lacked, 16% of a core at 716 events/s.
+            self._arrivals.append((datetime.now(UTC), message.body))
 
-        await queue.consume(on_message)
+        await queue.consume(on_message, no_ack=True)
 
     async def _sample(self) -> None:
         while self.table:
@@ -119,7 +117,14 @@ class RelayWatcher:
         return {k: (float(v) if v is not None else None) for k, v in dict(row).items()}
 
     def consumer_lags(self, start: datetime, end: datetime) -> list[float]:
-        return [lag for occurred, lag in list(self.received) if start <= occurred < end]
+        """Lag (ms) of each event that occurred in [start, end), from its `occurred_at`."""
+        lags = []
+        for received, body in list(self._arrivals):
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                occurred = datetime.fromisoformat(json.loads(body)["occurred_at"])
+                if start <= occurred < end:
+                    lags.append((received - occurred).total_seconds() * 1000)
+        return lags
 
     def max_backlog(self, since: float, until: float) -> int | None:
         seen = [n for at, n in list(self.backlog) if since <= at <= until]
