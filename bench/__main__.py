@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         if not config.skip_floors:
             run.floors()
         service_cells(run)
+        if not config.skip_floors and not quick:
+            run.floors_again()
         run.record["load_average_at_end"] = list(os.getloadavg())
         run.record["duration_s"] = round(time.time() - started.timestamp())
         rows = verdict.rows(run.record)

@@ -135,15 +135,18 @@ class Run:
         )
         return {"summary": summary, "reps": reps}
 
-    def floor_a(self) -> None:
+    def floor_a(self, section: str = "floors") -> None:
         env, port = server_env({})
         command = raw_app_command(port, self.config.workers)
         self.log("floor (a): raw ASGI app under uvicorn")
         with serve(command, env, "/", self.work / "raw_app.log", self.config.workers) as server:
-            self.record["floors"]["a_http"] = self.wrk_cell(server, "floor_a_http", "getOrder")
+            name = "floor_a_http" + _SUFFIX[section]
+            self.record[section]["a_http"] = self.wrk_cell(server, name, "getOrder")
 
-    def db_floor(self, key: str, kind: str, params: dict[str, Any]) -> None:
-        self.log(f"floor {key}: raw {kind}")
+    def db_floor(
+        self, key: str, kind: str, params: dict[str, Any], section: str = "floors"
+    ) -> None:
+        self.log(f"floor {key}{_SUFFIX[section]}: raw {kind}")
         meter = CpuMeter(lambda: set())
         marks: dict[int, Snapshot] = {}
         splits: list[dict[str, float]] = []
@@ -171,23 +174,13 @@ class Run:
                     "requests": rep.ops,
                 }
             )
-        self.cpu[f"floor_{key}"] = _mean_split(splits)
+        self.cpu[f"floor_{key}{_SUFFIX[section]}"] = _mean_split(splits)
         summary = report.summarise(rows)
         self.log(f"floor {key}: {summary['rps']:.0f} ops/s, p50 {summary['p50_ms']} ms")
-        self.record["floors"][key] = {"summary": summary, "reps": rows}
+        self.record[section][key] = {"summary": summary, "reps": rows}
 
     def floors(self) -> None:
-        c = self.config
-        base = {
-            "dsn": self.stack.dsn,
-            "pool_size": c.pool_size,
-            "users": self.seed.users,
-            "orders": self.seed.orders,
-            "concurrency": c.connections // c.workers,
-            "warmup": c.warmup,
-            "seconds": c.seconds,
-            "repeats": c.repeats,
-        }
+        base = self._floor_params()
         self.floor_a()
         self.db_floor("c_get", "get", base)
         self.db_floor("c_page", "page", base)
@@ -199,6 +192,36 @@ class Run:
             self.db_floor("d_publish", "publish", publish)
         else:
             self.record["floors"]["d_publish"] = {"summary": None, "note": "no RabbitMQ vhost"}
+
+    def floors_again(self) -> None:
+        """The floors of the ratio targets once more, after the service's cells.
+
+        This machine's speed drifts by 10-20% over minutes (the same cell measured 2,100 and
+        2,540 req/s ten seconds apart); a floor measured only before the service would put
+        that drift into every ratio. verdict.py divides by the mean of both passes.
+        """
+        self.record["floors_after"] = {}
+        base = self._floor_params()
+        self.floor_a("floors_after")
+        self.db_floor("c_get", "get", base, "floors_after")
+        self.db_floor("c_page", "page", base, "floors_after")
+        self.db_floor("b_place", "place", base, "floors_after")
+
+    def _floor_params(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "dsn": self.stack.dsn,
+            "pool_size": c.pool_size,
+            "users": self.seed.users,
+            "orders": self.seed.orders,
+            "concurrency": c.connections // c.workers,
+            "warmup": c.warmup,
+            "seconds": c.seconds,
+            "repeats": c.repeats,
+        }
+
+
+_SUFFIX = {"floors": "", "floors_after": " (after)"}
 
 
 def wait_idle(server: Server, limit_s: float = 60.0) -> None:

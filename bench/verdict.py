@@ -13,11 +13,22 @@ FLOOR_OF = {
 P99_LIMIT_MS = {"getOrder": 50.0, "getOrders": 50.0}
 RELAY_P99_LIMIT_MS = 200.0
 ENTITY_LATENCY_FACTOR = 3.0
+SECTIONS = ("floors", "floors_after")  # floors measured before and after the service's cells
 
 
 def _summary(record: dict[str, Any], section: str, key: str) -> dict[str, Any] | None:
     entry = record.get(section, {}).get(key)
     return entry.get("summary") if entry else None
+
+
+def _floor(record: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The floor a ratio divides by: the mean of the passes before and after the service."""
+    passes = [s for s in (_summary(record, sec, key) for sec in SECTIONS) if s and s["rps"]]
+    if not passes:
+        return None
+    rps = sum(s["rps"] for s in passes) / len(passes)
+    label = key if len(passes) == 1 else f"{key} mean of {len(passes)}"
+    return {"rps": rps, "label": label}
 
 
 def _ok(flag: bool) -> str:
@@ -37,7 +48,10 @@ def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
         s = _summary(record, "floors", key)
         if s:
             out.append({"cell": label, **s})
-    http = _summary(record, "floors", "a_http")
+        again = _summary(record, "floors_after", key)
+        if again:
+            out.append({"cell": f"{label}, after the service", **again})
+    http = _floor(record, "a_http")
     single = record.get("cells", {}).get("entities_user_1", {}).get("unloaded")
     for cell, entry in record.get("cells", {}).items():
         s = entry["summary"]
@@ -45,11 +59,11 @@ def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
         checks = [s["errors"] == 0]
         if cell in FLOOR_OF:
             key, minimum = FLOOR_OF[cell]
-            floor = _summary(record, "floors", key)
+            floor = _floor(record, key)
             targets = [f">= {minimum:.0%}"]
             if floor and floor["rps"]:
                 ratio = s["rps"] / floor["rps"]
-                row.update(floor=key, ratio=f"{ratio:.0%}")
+                row.update(floor=floor["label"], ratio=f"{ratio:.0%}")
                 checks.append(ratio >= minimum)
             limit = P99_LIMIT_MS.get(cell)
             if limit:
@@ -65,7 +79,7 @@ def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
                 row["target"] = f"<= {ENTITY_LATENCY_FACTOR:.0f}x"
                 checks.append(bool(base and mine and mine <= ENTITY_LATENCY_FACTOR * base))
         elif http and http["rps"]:
-            row.update(floor="a_http", ratio=f"{s['rps'] / http['rps']:.0%}")
+            row.update(floor=http["label"], ratio=f"{s['rps'] / http['rps']:.0%}")
         row["met"] = _ok(all(checks))
         out.append(row)
     relay = record.get("relay")

@@ -1,0 +1,33 @@
+"""The bench divides each cell by the mean of its floor's passes before and after the service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import verdict
+
+
+def summary(rps: float, p99_ms: float = 10.0) -> dict[str, Any]:
+    return {"summary": {"rps": rps, "p50_ms": 1.0, "p99_ms": p99_ms, "errors": 0}}
+
+
+def row(record: dict[str, Any], cell: str) -> dict[str, Any]:
+    return next(r for r in verdict.rows(record) if r["cell"] == cell)
+
+
+def test_a_ratio_uses_the_floor_of_the_one_pass_there_is() -> None:
+    record = {"floors": {"c_get": summary(20_000)}, "cells": {"getOrder": summary(3_900)}}
+    got = row(record, "getOrder")
+    assert (got["floor"], got["ratio"], got["met"]) == ("c_get", "20%", "NO")  # 19.5%
+
+
+def test_a_ratio_uses_the_mean_of_the_floor_before_and_after_the_service() -> None:
+    record = {
+        "floors": {"c_get": summary(21_000)},
+        "floors_after": {"c_get": summary(17_000)},
+        "cells": {"getOrder": summary(3_900)},
+    }
+    got = row(record, "getOrder")
+    assert (got["floor"], got["ratio"], got["met"]) == ("c_get mean of 2", "21%", "yes")
+    cells = [r["cell"] for r in verdict.rows(record)]
+    assert "floor (c) raw asyncpg get by id, after the service" in cells
