@@ -176,7 +176,9 @@ class Run:
             )
         self.cpu[f"floor_{key}{_SUFFIX[section]}"] = _mean_split(splits)
         summary = report.summarise(rows)
-        self.log(f"floor {key}: {summary['rps']:.0f} ops/s, p50 {summary['p50_ms']} ms")
+        self.log(
+            f"floor {key}{_SUFFIX[section]}: {summary['rps']:.0f} ops/s, p50 {summary['p50_ms']} ms"
+        )
         self.record[section][key] = {"summary": summary, "reps": rows}
 
     def floors(self) -> None:
