@@ -63,7 +63,7 @@ def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
             targets = [f">= {minimum:.0%}"]
             if floor and floor["rps"]:
                 ratio = s["rps"] / floor["rps"]
-                row.update(floor=floor["label"], ratio=f"{ratio:.0%}")
+                row.update(floor=floor["label"], ratio=f"{ratio:.1%}")
                 checks.append(ratio >= minimum)
             limit = P99_LIMIT_MS.get(cell)
             if limit:
@@ -79,7 +79,7 @@ def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
                 row["target"] = f"<= {ENTITY_LATENCY_FACTOR:.0f}x"
                 checks.append(bool(base and mine and mine <= ENTITY_LATENCY_FACTOR * base))
         elif http and http["rps"]:
-            row.update(floor=http["label"], ratio=f"{s['rps'] / http['rps']:.0%}")
+            row.update(floor=http["label"], ratio=f"{s['rps'] / http['rps']:.1%}")
         row["met"] = _ok(all(checks))
         out.append(row)
     relay = record.get("relay")
