@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import enum
 import inspect
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
@@ -96,24 +96,14 @@ class _Stage:
                 raise
 
     def __enter__(self) -> None:
-        entered = self._entered = []
-        for kind, function, extension in self._hooks:
+        for kind, _, extension in self._hooks:
             if kind in (Kind.ASYNC_GENERATOR, Kind.COROUTINE_FUNCTION):
-                self.__exit__(None, None, None)
                 raise RuntimeError(
                     f"SchemaExtension hook {extension}.{self._stage} "
                     "failed to complete synchronously."
                 )
-            try:
-                if kind is Kind.GENERATOR:
-                    generator = function(extension)
-                    _first(next(generator, _STOPPED))
-                    entered.append((kind, generator))
-                else:
-                    function(extension)
-            except BaseException as error:
-                self.__exit__(type(error), error, error.__traceback__)
-                raise
+        # With sync hooks only, the async path never suspends: run it to its end here.
+        _without_loop(self.__aenter__())
 
     async def __aexit__(
         self,
@@ -144,19 +134,7 @@ class _Stage:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        pending = exc
-        while self._entered:
-            _, generator = self._entered.pop()
-            try:
-                suppressed = _leave(generator, pending)
-            except BaseException as raised:  # noqa: BLE001 - a hook's error of any kind replaces the outcome
-                if raised is not pending and pending is not None:
-                    raised.__context__ = pending
-                pending = raised
-                continue
-            if suppressed:
-                pending = None
-        return self._outcome(exc, pending)
+        return _without_loop(self.__aexit__(exc_type, exc, tb))
 
     @staticmethod
     def _outcome(exc: BaseException | None, pending: BaseException | None) -> bool:
@@ -168,6 +146,18 @@ class _Stage:
 
 
 _STOPPED = object()
+
+T = TypeVar("T")
+
+
+def _without_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never suspends (a stage of sync hooks only)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("a synchronous extension stage tried to suspend")
 
 
 def _first(value: object) -> None:
