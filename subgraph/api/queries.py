@@ -43,8 +43,8 @@ class Query:
             uow=info.context.uow,
             principal=await info.context.caller.principal(),
             status=given(status),
-            user_id=_text(given(user_id)),
-            product_id=_text(given(product_id)),
+            user_id=given(user_id),
+            product_id=given(product_id),
             limit=limit,
             offset=offset,
             read_user_pages=info.context.loaders.shared_user_pages(),
@@ -59,7 +59,3 @@ class Query:
         await info.context.caller.principal()
         order = await info.context.loaders.order_by_id.load(str(id))
         return OrderType.from_domain(order) if order else None
-
-
-def _text(value: strawberry.ID | None) -> str | None:
-    return str(value) if value is not None else None
