@@ -182,11 +182,7 @@ class Run:
         self.record[section][key] = {"summary": summary, "reps": rows}
 
     def floors(self) -> None:
-        base = self._floor_params()
-        self.floor_a()
-        self.db_floor("c_get", "get", base)
-        self.db_floor("c_page", "page", base)
-        self.db_floor("b_place", "place", base)
+        base = self._ratio_floors("floors")
         asyncio.run(infra.forget_floor_writes(self.stack.dsn, self.seed.orders))
         if self.stack.amqp_url:
             # One batch in flight per client, as a relay loop publishes: batch, confirms, next.
@@ -203,11 +199,16 @@ class Run:
         that drift into every ratio. verdict.py divides by the mean of both passes.
         """
         self.record["floors_after"] = {}
+        self._ratio_floors("floors_after")
+
+    def _ratio_floors(self, section: str) -> dict[str, Any]:
+        """Floors (a), (c) and (b), the ones the ratios divide by; returns their parameters."""
         base = self._floor_params()
-        self.floor_a("floors_after")
-        self.db_floor("c_get", "get", base, "floors_after")
-        self.db_floor("c_page", "page", base, "floors_after")
-        self.db_floor("b_place", "place", base, "floors_after")
+        self.floor_a(section)
+        self.db_floor("c_get", "get", base, section)
+        self.db_floor("c_page", "page", base, section)
+        self.db_floor("b_place", "place", base, section)
+        return base
 
     def _floor_params(self) -> dict[str, Any]:
         c = self.config
