@@ -11,7 +11,7 @@ import asyncio
 import json
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -134,9 +134,15 @@ class EventTap:
 
     async def wait_for(self, count: int, seconds: float = WAIT) -> list[Received]:
         """Wait until at least `count` messages arrived; fail after `seconds`."""
+        return await self.wait_until(lambda received: len(received) >= count, seconds)
+
+    async def wait_until(
+        self, done: Callable[[list[Received]], bool], seconds: float = WAIT
+    ) -> list[Received]:
+        """Wait until `done` holds for the messages received so far; fail after `seconds`."""
         async with asyncio.timeout(seconds):
             async with self._arrived:
-                await self._arrived.wait_for(lambda: len(self.received) >= count)
+                await self._arrived.wait_for(lambda: done(self.received))
         return list(self.received)
 
 
