@@ -20,6 +20,8 @@ from typing import Any
 
 import asyncpg
 
+from bench import report
+
 ORDER_COLUMNS = (
     '"id", "user_id", "product_id", "quantity", "status", "created_at", "updated_at", '
     '"version", "placed_by", "idempotency_key"'
@@ -47,6 +49,17 @@ PAGE = (
     'ORDER BY "orders"."id" DESC LIMIT 20 OFFSET 0'
 )
 PUBLISH_BATCH = 100
+# The statements `_entities` issues for one batch (subgraph/persistence/repository.py):
+# `User.orders(limit: 5)` for every user of the batch in one LATERAL read, and the orders of
+# an `Order` batch by id in one read.
+ORDERS_OF_USERS = (
+    "SELECT page.* FROM unnest($1::text[]) AS parent(id) CROSS JOIN LATERAL "
+    "(SELECT * FROM orders WHERE orders.user_id = parent.id "
+    "ORDER BY orders.id DESC LIMIT $2 OFFSET $3) AS page ORDER BY page.id DESC"
+)
+ORDERS_BY_ID = "SELECT * FROM orders WHERE id = ANY($1::bigint[])"
+ENTITY_PAGE = 5
+ENTITY_RUNS = 40
 
 
 @dataclass
@@ -231,3 +244,38 @@ def run_floor(
             rep.cpu_seconds += reps[i].cpu_seconds
         merged.append(rep)
     return merged
+
+
+async def entity_statements(
+    dsn: str, *, users: int, orders: int, sizes: tuple[int, ...]
+) -> dict[str, dict[str, Any]]:
+    """Floor (e): the SQL of each `_entities` batch alone, on one connection, by latency.
+
+    Keyed like the cells (`user_1000`, `order_1`, ...): what the database and the driver take
+    for that batch before any of the service's own work.
+    """
+    connection = await asyncpg.connect(dsn)
+    rng = random.Random(5)
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        for size in sizes:
+            for kind in ("user", "order"):
+                latencies = []
+                for run in range(ENTITY_RUNS + 5):
+                    if kind == "user":
+                        ids = [str(i) for i in rng.sample(range(1, users + 1), size)]
+                        args: tuple[Any, ...] = (ORDERS_OF_USERS, ids, ENTITY_PAGE, 0)
+                    else:
+                        args = (ORDERS_BY_ID, rng.sample(range(1, orders + 1), size))
+                    started = time.perf_counter()
+                    await connection.fetch(*args)
+                    if run >= 5:  # the first runs prepare the statement and warm the cache
+                        latencies.append((time.perf_counter() - started) * 1000)
+                out[f"{kind}_{size}"] = {
+                    "p50_ms": report.percentile(latencies, 50),
+                    "p99_ms": report.percentile(latencies, 99),
+                    "runs": len(latencies),
+                }
+    finally:
+        await connection.close()
+    return out

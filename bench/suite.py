@@ -190,6 +190,17 @@ class Run:
             self.db_floor("d_publish", "publish", publish)
         else:
             self.record["floors"]["d_publish"] = {"summary": None, "note": "no RabbitMQ vhost"}
+        sizes = sorted({int(c.rsplit("_", 1)[1]) for c in self.config.cells if "entities" in c})
+        if sizes:
+            self.log(f"floor (e): the _entities SQL alone, batches of {sizes}, 1 connection")
+            self.record["floors"]["e_entities"] = asyncio.run(
+                floors.entity_statements(
+                    self.stack.dsn,
+                    users=self.seed.users,
+                    orders=self.seed.orders,
+                    sizes=tuple(sorted({1, *sizes})),
+                )
+            )
 
     def floors_again(self) -> None:
         """The floors of the ratio targets once more, after the service's cells.

@@ -31,3 +31,18 @@ def test_a_ratio_uses_the_mean_of_the_floor_before_and_after_the_service() -> No
     assert (got["floor"], got["ratio"], got["met"]) == ("c_get mean of 2", "20.5%", "yes")
     cells = [r["cell"] for r in verdict.rows(record)]
     assert "floor (c) raw asyncpg get by id, after the service" in cells
+
+
+def test_an_entities_row_sets_the_sql_alone_against_the_single_representation() -> None:
+    record = {
+        "floors": {"e_entities": {"user_1000": {"p50_ms": 27.6, "p99_ms": 40.0}}},
+        "cells": {
+            "entities_user_1": {**summary(2_000), "unloaded": {"p50_ms": 2.0}},
+            "entities_user_1000": {**summary(7), "unloaded": {"p50_ms": 180.0}},
+        },
+    }
+    got = row(record, "entities_user_1000")
+    assert got["ratio"] == "90.0x (p50 180.0 ms); SQL alone 27.6 ms = 13.8x"
+    assert got["met"] == "NO"
+    floor = row(record, "floor (e) raw asyncpg _entities SQL, orders of users x1000 (1 conn)")
+    assert (floor["p50_ms"], floor["p99_ms"]) == (27.6, 40.0)
