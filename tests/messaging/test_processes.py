@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -46,19 +47,19 @@ def _env(**values: str) -> dict[str, str]:
 
 @contextmanager
 def _process(
-    args: list[str], env: dict[str, str], cwd: Path | None = None
+    args: list[str], env: dict[str, str], cwd: Path | None = None, log: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
-        [CLI, *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    """Run the CLI; its stderr goes to `log` when given."""
+    with open(log or os.devnull, "wb") as sink:
+        process = subprocess.Popen(
+            [CLI, *args], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=sink
+        )
     try:
         yield process
     finally:
         if process.poll() is None:
             process.kill()
         process.wait(timeout=WAIT)
-        if process.stderr is not None:
-            process.stderr.close()
 
 
 async def _serve_and_place(port: int, users: list[str]) -> list[str]:
@@ -136,6 +137,35 @@ async def test_a_single_relay_polls_the_sqlite_outbox_beside_the_server(
         ids = await _serve_and_place(port, ["u1", "u2"])
         received = await tap.wait_for(2)
     assert sorted(m.correlation_id or "" for m in received) == sorted(ids)
+
+
+async def test_on_sqlite_events_nobody_can_receive_wait_for_a_queue_without_retries_one_by_one(
+    rabbit_vhost: str, tmp_path: Path
+) -> None:
+    database = tmp_path / "orders.sqlite3"
+    env = _env(DATABASE_URL=f"sqlite:///{database}", RABBITMQ_URL=rabbit_vhost)
+    migrated = await asyncio.to_thread(
+        subprocess.run, [CLI, "migrate"], env=env, capture_output=True, timeout=60, check=False
+    )
+    assert migrated.returncode == 0, migrated.stderr.decode()
+    port, log = free_port(), tmp_path / "serve.log"
+    with _process(["serve", "--port", str(port), "--no-migrate"], env, log=log):
+        ids = await _serve_and_place(port, ["u1", "u2", "u3"])  # no queue is bound yet
+        await eventually(lambda: _async(_sqlite_attempts(database) >= 5))  # 3 tries, 2 probes
+        before = _sqlite_attempts(database)
+        await asyncio.sleep(1.0)  # one by one, at the 0.5 s cap, this was 6 retries
+        assert _sqlite_attempts(database) - before <= 3
+        async with EventTap(rabbit_vhost) as tap:
+            received = await tap.wait_until(lambda got: len(got) >= 3)
+    assert sorted(m.correlation_id or "" for m in received) == sorted(ids)
+    logged = log.read_text()
+    assert "no queue is bound for order.placed" in logged
+    assert "round failed" not in logged  # the claims that skip a held key ran on SQLite
+
+
+def _sqlite_attempts(database: Path) -> int:
+    with closing(sqlite3.connect(database)) as connection:
+        return int(connection.execute("SELECT SUM(attempts) FROM order_outbox").fetchone()[0])
 
 
 def _messaging_children(parent: int) -> list[int]:

@@ -147,6 +147,35 @@ async def test_an_unroutable_event_counts_as_failed_and_is_retried_until_a_queue
     assert rows[0]["last_error"] is None
 
 
+async def test_events_nobody_can_receive_wait_without_being_retried_one_by_one(
+    outbox_db: str, rabbit_vhost: str
+) -> None:
+    # No queue is bound to `orders` yet: every event placed here is returned by the broker.
+    orders = [await support.place(f"u{i}", "p1", 1) for i in range(20)]
+    async with support.running(fast_settings(rabbit_vhost)):
+        # The first round tries every event; after that only single probes go to the broker.
+        await eventually(lambda: _attempts_at_least(23))
+        before = await _attempts()
+        await asyncio.sleep(1.0)  # two holds at the 0.5 s cap; one by one it was 40 retries
+        assert await _attempts() - before <= 4
+        assert await support.unpublished() == 20
+
+        async with EventTap(rabbit_vhost) as tap:  # a consumer binds its queue
+            received = await tap.wait_until(lambda got: len(got) >= 20)
+            await eventually(_none_unpublished)
+    assert sorted(m.correlation_id or "" for m in received) == sorted(str(o.id) for o in orders)
+    assert await support.query("SELECT id FROM order_outbox WHERE last_error IS NOT NULL") == []
+
+
+async def _attempts() -> int:
+    rows = await support.query("SELECT COALESCE(SUM(attempts), 0) AS n FROM order_outbox")
+    return int(rows[0]["n"])
+
+
+async def _attempts_at_least(count: int) -> bool:
+    return await _attempts() >= count
+
+
 async def test_an_idle_relay_wakes_on_the_outbox_notification_before_its_next_poll(
     outbox_db: str, rabbit_vhost: str, tap: EventTap
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from aio_pika.exceptions import PublishError
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 
@@ -22,6 +23,10 @@ DESCRIPTIONS = {
 
 class PublishFailed(Exception):
     """The broker did not confirm the message (returned, nacked, timed out or unreachable)."""
+
+
+class Unroutable(PublishFailed):
+    """The broker returned the message: no queue is bound for its routing key."""
 
 
 class EventPublisher:
@@ -67,6 +72,11 @@ class EventPublisher:
                 )
         except TimeoutError:
             raise PublishFailed(f"no confirm within {self.timeout_seconds:g} s") from None
+        except PublishError:
+            raise Unroutable(
+                f"returned by the broker: no queue is bound to {ORDERS_EXCHANGE.name} "
+                f"for {message.event_type}"
+            ) from None
         except PublishFailed:
             raise
         except Exception as error:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from subgraph.messaging.publisher.events import Unroutable
+from subgraph.messaging.publisher.holds import UnroutableHolds
 from subgraph.messaging.publisher.wakeups import Wakeups
 from subgraph.persistence.inbox import ProcessedMessages
 from subgraph.persistence.outbox import OutboxMessage, OutboxStore, RetryPolicy
@@ -54,27 +56,35 @@ class OutboxRelay:
         self.wakeups = wakeups
         self.options = options
         self.clock = clock
+        self.holds = UnroutableHolds(options.retry)
         self._pruned_at: datetime | None = None
 
     async def publish_round(self) -> int:
         """Publish one batch of claimed rows; returns how many were claimed."""
         started = time.monotonic()
-        async with self.store.claim(limit=self.options.batch_size) as claim:
+        held = self.holds.held()
+        async with self.store.claim(limit=self.options.batch_size, skipping=held) as claim:
             if not claim.messages:
                 return 0
             claimed = time.monotonic()
+            batch = self.holds.pick(claim.messages)
             # Concurrent: a claim holds at most one row per order, so order is not at stake.
             outcomes = await asyncio.gather(
-                *(self.publish(m) for m in claim.messages), return_exceptions=True
+                *(self.publish(m) for m in batch), return_exceptions=True
             )
-            for message, outcome in zip(claim.messages, outcomes, strict=True):
+            returned, routed = set(), set()
+            for message, outcome in zip(batch, outcomes, strict=True):
                 if isinstance(outcome, asyncio.CancelledError):
                     raise outcome
                 if isinstance(outcome, BaseException):
                     claim.mark_failed(message, str(outcome) or type(outcome).__name__)
+                    if isinstance(outcome, Unroutable):
+                        returned.add(message.event_type)
                 else:
                     claim.mark_published(message)
+                    routed.add(message.event_type)
             published = time.monotonic()
+        self._update_holds(returned, routed)
         logger.debug(
             "outbox: %d events: claim %.0f ms, publish %.0f ms, record %.0f ms",
             len(claim.messages),
@@ -91,6 +101,19 @@ class OutboxRelay:
                 first,
             )
         return len(claim.messages)
+
+    def _update_holds(self, returned: set[str], routed: set[str]) -> None:
+        for key in sorted(routed):
+            if self.holds.routed(key):
+                logger.info("outbox: %s events are routed again; hold lifted", key)
+        for key in sorted(returned - routed):
+            seconds = self.holds.returned(key)
+            logger.warning(
+                "outbox: no queue is bound for %s; its events wait in the outbox, "
+                "next try in %.1f s",
+                key,
+                seconds,
+            )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set: a round, then wait for a NOTIFY or the poll interval.
