@@ -120,6 +120,9 @@ def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
                 ratio=f"max backlog {relay.get('max_backlog')}",
             )
         out.append(row)
+    budget = place_order_budget(record)
+    if budget:
+        out.append(budget)
     rss = record.get("rss")
     if rss and rss.get("growth_pct"):
         worst = max(rss["growth_pct"])
@@ -133,3 +136,50 @@ def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _machine_ms(record: dict[str, Any], cpu_key: str, rps: float | None) -> float | None:
+    """All of the machine's CPU per operation in a cell, in ms."""
+    busy = record.get("cpu", {}).get(cpu_key, {}).get("machine_busy")
+    return busy / 100 / rps * 1000 if busy and rps else None
+
+
+def place_order_budget(record: dict[str, Any]) -> dict[str, Any] | None:
+    """What placeOrder's target leaves the service: the machine's CPU per order at the target
+    rate, against what the floors alone spend on the same order.
+
+    At 60% of floor (b) the machine has `cores / (0.6 * b rps)` of CPU per order. Floor (b)'s
+    own cost per transaction (PostgreSQL and the driver), one publish with confirm (floor (d))
+    and the stack's cost of an empty request (`typename`) are parts of any placeOrder; when
+    they come close to the budget, no service code can meet the target.
+    """
+    floor = _floor(record, "b_place")
+    transaction = _summary(record, "floors", "b_place")  # the pass its CPU split belongs to
+    place = record.get("cells", {}).get("placeOrder", {}).get("summary")
+    publish = _summary(record, "floors", "d_publish")
+    empty = record.get("cells", {}).get("typename", {}).get("summary")
+    cores = record.get("conditions", {}).get("cores")
+    if not (floor and transaction and place and publish and empty and cores):
+        return None
+    minimum = FLOOR_OF["placeOrder"][1]
+    allowed = cores * 1000 / (minimum * floor["rps"])
+    parts = {
+        "b": _machine_ms(record, "floor_b_place", transaction["rps"]),
+        "d": _machine_ms(record, "floor_d_publish", publish["rps"]),
+        "typename": empty.get("server_cpu_ms_per_request"),
+    }
+    service = _machine_ms(record, "placeOrder", place["rps"])
+    if any(v is None for v in parts.values()) or service is None:
+        return None
+    floors_alone = sum(v for v in parts.values() if v is not None)
+    detail = " + ".join(f"{k} {v:.2f}" for k, v in parts.items() if v is not None)
+    return {
+        "cell": f"placeOrder at {minimum:.0%} of floor (b): machine CPU ms per order",
+        "floor": "floors (b), (d), typename",
+        "ratio": (
+            f"allowed {allowed:.2f}; floors alone {floors_alone:.2f} ({detail}) = "
+            f"{floors_alone / allowed:.0%} of it; service {service:.2f}"
+        ),
+        "target": f"service <= {allowed:.2f}",
+        "met": _ok(service <= allowed),
+    }

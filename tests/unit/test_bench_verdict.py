@@ -46,3 +46,28 @@ def test_an_entities_row_sets_the_sql_alone_against_the_single_representation() 
     assert got["met"] == "NO"
     floor = row(record, "floor (e) raw asyncpg _entities SQL, orders of users x1000 (1 conn)")
     assert (floor["p50_ms"], floor["p99_ms"]) == (27.6, 40.0)
+
+
+def test_the_place_order_budget_sets_the_floors_own_cpu_against_what_the_target_allows() -> None:
+    record = {
+        "conditions": {"cores": 2},
+        "floors": {"b_place": summary(2_000), "d_publish": summary(5_000)},
+        "cells": {
+            "placeOrder": summary(500),
+            "typename": {
+                "summary": {**summary(6_000)["summary"], "server_cpu_ms_per_request": 0.3}
+            },
+        },
+        "cpu": {
+            "floor_b_place": {"machine_busy": 190.0},
+            "floor_d_publish": {"machine_busy": 150.0},
+            "placeOrder": {"machine_busy": 200.0},
+        },
+    }
+    got = row(record, "placeOrder at 60% of floor (b): machine CPU ms per order")
+    # 2 cores at 1,200 orders/s: 1.67 ms each; floor (b) 0.95 + (d) 0.30 + typename 0.30.
+    assert got["ratio"] == (
+        "allowed 1.67; floors alone 1.55 (b 0.95 + d 0.30 + typename 0.30) = 93% of it; "
+        "service 4.00"
+    )
+    assert (got["target"], got["met"]) == ("service <= 1.67", "NO")
