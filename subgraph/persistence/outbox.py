@@ -22,7 +22,8 @@ from subgraph.persistence.tables import OutboxRow
 
 MAX_ERROR_LENGTH = 500
 
-# Placeholders only; no value is ever formatted into the text.
+# Placeholders only (`{{}}`, doubled for str.format); no value is ever formatted into the
+# text, and `{skipping}` only takes a condition written in `_select`.
 # The head test is a correlated subquery: one probe of the partial index (order_id, id) per
 # candidate. As NOT EXISTS the planner could pick an anti join comparing each candidate with
 # every unpublished row.

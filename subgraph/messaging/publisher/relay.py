@@ -87,7 +87,7 @@ class OutboxRelay:
         self._update_holds(returned, routed)
         logger.debug(
             "outbox: %d events: claim %.0f ms, publish %.0f ms, record %.0f ms",
-            len(claim.messages),
+            len(batch),
             (claimed - started) * 1000,
             (published - claimed) * 1000,
             (time.monotonic() - published) * 1000,
@@ -97,7 +97,7 @@ class OutboxRelay:
             logger.warning(
                 "outbox: %d of %d events not published, will retry: %s",
                 len(claim.failed),
-                len(claim.messages),
+                len(batch),
                 first,
             )
         return len(claim.messages)
