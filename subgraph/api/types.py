@@ -106,6 +106,15 @@ class OrderType:
         order = await info.context.loaders.order_by_id.load(str(id))
         return cls.from_domain(order) if order else None
 
+    @classmethod
+    async def resolve_references(
+        cls, info: Info, keys: list[dict[str, Any]]
+    ) -> list[OrderType | None]:
+        """Every Order of one `_entities` batch in one call (see `api.entities`)."""
+        await info.context.caller.principal()
+        orders = await info.context.loaders.order_by_id.load_many([str(k["id"]) for k in keys])
+        return [cls.from_domain(o) if o else None for o in orders]
+
     @strawberry.field(description="Every status the order has had, oldest first.")
     async def history(self, info: Info) -> list[OrderStatusChangeType]:
         changes = await info.context.loaders.history.load(int(self.id))

@@ -342,6 +342,29 @@ async def test_entities_without_a_token_refuse_each_entity_that_reads_orders(
     ]
 
 
+async def test_entities_without_a_token_refuse_every_order_of_a_batch_in_its_own_place(
+    client: Any,
+) -> None:
+    """Orders of one batch are resolved together; a refusal still lands on each of them."""
+    query = """query($r: [_Any!]!) {
+      _entities(representations: $r) { ... on Order { id } ... on User { id } }
+    }"""
+    representations = [
+        {"__typename": "Order", "id": "1"},
+        {"__typename": "User", "id": "7"},
+        {"__typename": "Order", "id": "2"},
+    ]
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": {"r": representations}}
+    )
+    body = response.json()
+    assert body["data"] == {"_entities": [None, {"id": "7"}, None]}
+    assert sorted((e["path"], e["extensions"]["code"]) for e in body["errors"]) == [
+        (["_entities", 0], "UNAUTHENTICATED"),
+        (["_entities", 2], "UNAUTHENTICATED"),
+    ]
+
+
 async def test_a_remembered_token_is_refused_once_it_expires(app_with: AppFactory) -> None:
     expires = int(time.time()) + 2
     token = {"Authorization": f"Bearer {hs(exp=expires)}"}
