@@ -102,9 +102,9 @@ class OrderType:
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> OrderType | None:
-        await info.context.caller.principal()
-        order = await info.context.loaders.order_by_id.load(str(id))
-        return cls.from_domain(order) if order else None
+        """One Order; its parameters are the key fields a representation may carry."""
+        [order] = await cls.resolve_references(info, [{"id": id}])
+        return order
 
     @classmethod
     async def resolve_references(
