@@ -102,7 +102,7 @@ def _migrate(_: argparse.Namespace) -> int:
 def _schema(_: argparse.Namespace) -> int:
     from subgraph.api.schema import build_schema
 
-    sys.stdout.write(build_schema(get_settings()).as_str() + "\n")
+    sys.stdout.write(build_schema(get_settings()).sdl + "\n")
     return 0
 
 

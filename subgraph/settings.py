@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Directives our SDL prints for routers to enforce (Apollo Router with a GraphOS plan, Hive's
+# demand control); the subgraph never relies on them. FEDERATION_DIRECTIVES picks which.
+ROUTER_DIRECTIVES = ("authenticated", "listSize")
 
 
 class Settings(BaseSettings):
@@ -72,6 +76,24 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=30, ge=1)
     graphql_max_tokens: int = Field(default=2000, ge=1)
     request_max_body_bytes: int = Field(default=100_000, ge=1024)
+    # The router-enforced directives the printed SDL carries: comma-separated, empty for none
+    # (for @apollo/gateway, which refuses a supergraph that links @authenticated for SECURITY).
+    federation_directives: Annotated[frozenset[str], NoDecode] = frozenset(ROUTER_DIRECTIVES)
+
+    @field_validator("federation_directives", mode="before")
+    @classmethod
+    def _known_directives(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        by_folded_name = {name.lower(): name for name in ROUTER_DIRECTIVES}
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        unknown = [name for name in names if name.lower() not in by_folded_name]
+        if unknown:
+            raise ValueError(
+                f"unknown directive(s) {', '.join(unknown)}; "
+                f"choose from {', '.join(ROUTER_DIRECTIVES)}, or leave it empty for none"
+            )
+        return frozenset(by_folded_name[name.lower()] for name in names)
 
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:

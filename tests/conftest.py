@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -110,3 +111,22 @@ async def client(db: str) -> AsyncIterator[Any]:
 
     async with AsyncTestClient(app=create_app()) as test_client:
         yield test_client
+
+
+AppFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def app_with(db: str) -> AppFactory:
+    """`async with app_with(**settings) as client`: the app under non-default settings."""
+    from litestar.testing import AsyncTestClient
+
+    from subgraph.app import create_app
+    from subgraph.settings import Settings
+
+    @asynccontextmanager
+    async def serve(**overrides: Any) -> AsyncIterator[Any]:
+        async with AsyncTestClient(app=create_app(Settings(**overrides))) as client:
+            yield client
+
+    return serve

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 
 from subgraph import service
 from subgraph.api.info import Info
+from subgraph.api.sdl import PrintsSdl, ServiceSdl
 from subgraph.api.types import (
     NOT_GIVEN,
     PAGED,
@@ -22,6 +23,12 @@ from subgraph.api.types import (
 
 @strawberry.type
 class Query:
+    # Federation's `_service`, defined here (Strawberry then uses ours instead of its own) so
+    # that it answers with the SDL as FEDERATION_DIRECTIVES shapes it. First, as Strawberry's is.
+    @strawberry.field(name="_service")
+    def service_sdl(self, info: Info) -> ServiceSdl:
+        return ServiceSdl(sdl=cast("PrintsSdl", info.schema).sdl)
+
     @strawberry.federation.field(
         description="Orders, newest first. A caller who is not an admin sees only their own.",
         authenticated=True,

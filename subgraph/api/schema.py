@@ -27,13 +27,26 @@ from subgraph.api.extension_hooks import HookRunner
 from subgraph.api.guards import guard_extension
 from subgraph.api.mutations import Mutation
 from subgraph.api.queries import Query
+from subgraph.api.sdl import without_directives
 from subgraph.api.types import ProductType, UserType
-from subgraph.settings import Settings
+from subgraph.settings import ROUTER_DIRECTIVES, Settings
 
 FEDERATION_VERSION = "2.11"
 
 
 class OrdersSchema(CheckedEntitiesSchema):
+    def __init__(self, *, router_directives: frozenset[str], **options: Any) -> None:
+        super().__init__(**options)
+        self._omitted = [name for name in ROUTER_DIRECTIVES if name not in router_directives]
+        self._sdl: str | None = None
+
+    @property
+    def sdl(self) -> str:
+        """The SDL for composition (`_service { sdl }`, `orders-subgraph schema`), printed once."""
+        if self._sdl is None:
+            self._sdl = without_directives(self.as_str(), self._omitted)
+        return self._sdl
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -103,6 +116,7 @@ def build_schema(settings: Settings) -> OrdersSchema:
     # One extension: each more costs its hook setup on every request.
     extensions: list[Any] = [guard_extension(settings)]
     return OrdersSchema(
+        router_directives=settings.federation_directives,
         query=Query,
         mutation=Mutation,
         types=[UserType, ProductType],

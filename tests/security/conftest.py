@@ -10,8 +10,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -126,25 +126,6 @@ def jwks_server(trusted_key: KeyPair) -> Iterator[JwksServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-AppFactory = Callable[..., Any]
-
-
-@pytest.fixture
-def app_with(db: str) -> AppFactory:
-    """`async with app_with(**settings) as client`: the app under non-default settings."""
-    from litestar.testing import AsyncTestClient
-
-    from subgraph.app import create_app
-    from subgraph.settings import Settings
-
-    @asynccontextmanager
-    async def serve(**overrides: Any) -> AsyncIterator[Any]:
-        async with AsyncTestClient(app=create_app(Settings(**overrides))) as client:
-            yield client
-
-    return serve
 
 
 def error_codes(body: dict[str, Any]) -> list[str | None]:

@@ -7,11 +7,13 @@ exactly like reads of what does not exist.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from tests.conftest import AppFactory
 from tests.security.conftest import error_codes
 from tests.support import ADMIN, bearer, gql, make_token
 
@@ -38,6 +40,17 @@ UPDATE = """mutation($id: ID!, $status: String, $quantity: Int) {
 }"""
 CANCEL = "mutation($id: ID!) { cancelOrder(id: $id) { success order { status } } }"
 DELETE = "mutation($id: ID!) { deleteOrder(id: $id) { success } }"
+
+
+@pytest.fixture(
+    params=["authenticated,listSize", ""],
+    ids=["router-directives-printed", "router-directives-left-out"],
+)
+async def client(request: pytest.FixtureRequest, app_with: AppFactory) -> AsyncIterator[Any]:
+    """The app with and without the router directives in its SDL: the rules are the same,
+    because the subgraph enforces them itself (FEDERATION_DIRECTIVES only shapes the SDL)."""
+    async with app_with(federation_directives=request.param) as test_client:
+        yield test_client
 
 
 @dataclass(frozen=True)

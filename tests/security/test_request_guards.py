@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from subgraph.api.guards import _cached_parse, _validation_errors
-from tests.security.conftest import AppFactory, error_codes
+from tests.conftest import AppFactory
+from tests.security.conftest import error_codes
 from tests.support import ADMIN, gql
 
 
