@@ -70,7 +70,7 @@ class RelayWatcher:
 
         self._amqp = await aio_pika.connect(url, timeout=10)
         channel = await self._amqp.channel()
-        # The contract's exchange (shared/contract/events.md): topic, durable.
+        # The contract's exchange (contract/events.md): topic, durable.
         exchange = await channel.declare_exchange(
             "orders", aio_pika.ExchangeType.TOPIC, durable=True
         )

@@ -14,7 +14,7 @@ from graphql import (
 from subgraph.api.schema import build_schema
 from subgraph.settings import Settings
 
-CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contract" / "orders.graphql"
+CONTRACT = Path(__file__).resolve().parents[2] / "contract" / "orders.graphql"
 
 # Federation's own definitions, which the contract leaves to the printer.
 FEDERATION_PRELUDE = """
