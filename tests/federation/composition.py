@@ -17,8 +17,8 @@ import yaml
 from tests.conftest import service_unavailable
 
 REPO = Path(__file__).resolve().parents[2]
-COMPOSE_SCRIPT = REPO / "tests" / "federation" / "compose.mjs"
-GATEWAY_SCRIPT = REPO / "tests" / "federation" / "gateway.mjs"
+COMPOSE_SCRIPT = REPO / "gateways" / "compose.mjs"
+GATEWAY_SCRIPT = REPO / "gateways" / "apollo-gateway" / "gateway.mjs"
 COMPOSE_TIMEOUT = 120.0
 
 _ENV_DEFAULT = re.compile(r"\$\{env\.[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}")

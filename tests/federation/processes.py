@@ -1,8 +1,9 @@
 """Start the federation test servers as child processes and stop them again, with bounded waits.
 
-Every server here prints ``READY <port>`` on stdout once it listens (the stand-ins, the orders
-server and ``gateway.mjs`` all follow that convention), so it is started on port 0 and the
-port is read back: no guessed ports, no polling. Output goes to a log file per process,
+Our own servers print ``READY <port>`` on stdout once they listen (the stand-ins, the orders
+server and ``gateway.mjs``), so they are started on port 0 and the port is read back: no guessed
+ports, no polling. Servers that are not ours (Hive Gateway, Grafbase) are given a free port and
+polled on a URL until they answer (``start_http``). Output goes to a log file per process,
 whose tail is shown when a process fails to start.
 """
 
@@ -13,9 +14,13 @@ import queue
 import signal
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+import httpx
 
 START_TIMEOUT = 60.0  # seconds; the gateway and a cold Python import can be slow on 2 busy cores
 STOP_TIMEOUT = 10.0
@@ -88,6 +93,57 @@ def start(
         server.stop()
         raise StartFailed(f"{name} did not start: {error}\n{_tail(log_path)}") from None
     return Server(name, process, port, log_path)
+
+
+def start_http(
+    name: str,
+    argv: list[str],
+    *,
+    port: int,
+    ready: Callable[[], bool],
+    cwd: Path,
+    env: dict[str, str],
+    log_dir: Path,
+    timeout: float = START_TIMEOUT,
+) -> Server:
+    """Run a server that is not ours on ``port`` and wait until ``ready()`` says it answers.
+
+    ``ready`` is asked every 0.2 s for at most ``timeout`` seconds; a server that exits first,
+    or never answers, fails with the tail of its own log.
+    """
+    log_path = log_dir / f"{name}.log"
+    log = log_path.open("w", encoding="utf-8")
+    process = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    server = Server(name, process, port, log_path)
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            problem = f"exited with {process.returncode} before answering"
+            break
+        if _answers(ready):
+            return server
+        if time.monotonic() > deadline:
+            problem = f"did not answer within {timeout:.0f} s"
+            break
+        time.sleep(0.2)
+    server.stop()
+    raise StartFailed(f"{name} did not start: {problem}\n{_tail(log_path)}")
+
+
+def _answers(ready: Callable[[], bool]) -> bool:
+    try:
+        return ready()
+    except (OSError, httpx.TransportError):  # not listening yet
+        return False
 
 
 def _wait_for_ready(lines: queue.Queue[str | None], timeout: float) -> int:

@@ -1,15 +1,25 @@
-"""The federated stack: servers started as child processes, and calls to them.
+"""The federated stack behind each of the three gateways: servers started as child processes.
 
 ``running_stack`` runs, as child processes: the orders subgraph (the real app under uvicorn,
 on the given PostgreSQL database, with a log of its SQL statements), the users and products
-stand-ins, and ``gateway.mjs`` (@apollo/gateway) serving the supergraph composed from the
-three subgraphs' ``_service { sdl }`` with the pinned @apollo/composition. Every process is
-stopped when the block ends, also when a start fails half way.
+stand-ins, and one gateway in front of them:
+
+- ``apollo-gateway``: @apollo/gateway (``gateways/apollo-gateway/gateway.mjs``), which plans
+  queries as Apollo Router does, over the supergraph composed with the pinned
+  @apollo/composition. It refuses a supergraph that links ``@authenticated`` for SECURITY, so
+  its orders subgraph runs with ``FEDERATION_DIRECTIVES`` empty.
+- ``hive``: Hive Gateway (``gateways/hive/gateway.config.ts``) over the same composed
+  supergraph (its own composition rejects federation v2.11), with demand control on.
+- ``grafbase``: ``grafbase dev`` (``gateways/grafbase/grafbase.toml``), which composes the
+  three SDL files itself.
+
+Every process is stopped when the block ends, also when a start fails half way.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -21,19 +31,44 @@ import httpx
 
 from tests.federation import processes
 from tests.federation.composition import GATEWAY_SCRIPT, REPO, compose, node_executable
+from tests.federation.gateway_grafbase import start_grafbase
+from tests.federation.gateway_hive import start_hive
 
 HTTP_TIMEOUT = 60.0
 ORDERS_TABLE_READ = ("from orders", 'from "orders"')
 
+GATEWAYS = ("apollo-gateway", "hive", "grafbase")
+# What each gateway needs of the orders subgraph's SDL (FEDERATION_DIRECTIVES).
+DIRECTIVES = {
+    "apollo-gateway": "",
+    "hive": "authenticated,listSize",
+    "grafbase": "authenticated,listSize",
+}
+# Grafbase 0.103 refuses integer literals for ID arguments ("Found a Integer value where we
+# expected a ID scalar"), though the GraphQL spec lets ID accept them: it gets string ids.
+ID_LITERAL = re.compile(r"\b((?:id|userId|productId):\s*)(\d+)\b")
+
 
 @dataclass(frozen=True)
 class Stack:
+    gateway_name: str
     gateway_url: str
     orders_url: str
 
+    @property
+    def federation_directives(self) -> set[str]:
+        """The router directives the orders subgraph of this stack prints."""
+        return {name for name in DIRECTIVES[self.gateway_name].split(",") if name}
+
+    def operation(self, document: str) -> str:
+        """`document` as this gateway accepts it: verbatim, or with string ids for Grafbase."""
+        if self.gateway_name == "grafbase":
+            return ID_LITERAL.sub(r'\1"\2"', document)
+        return document
+
     async def gateway(self, query: str, **kwargs: Any) -> dict[str, Any]:
         """One operation through the gateway, as a router's client sends it."""
-        return await post_graphql(self.gateway_url, query, **kwargs)
+        return await post_graphql(self.gateway_url, self.operation(query), **kwargs)
 
     async def orders(self, query: str, **kwargs: Any) -> dict[str, Any]:
         """One operation straight to the orders subgraph, as the gateway sends it."""
@@ -78,7 +113,7 @@ def service_sdl(url: str) -> str:
 
 
 @contextmanager
-def running_stack(database_url: str, workdir: Path) -> Iterator[Stack]:
+def running_stack(gateway_name: str, database_url: str, workdir: Path) -> Iterator[Stack]:
     """Start everything (bounded waits), yield, and stop every process started, in any case."""
     node = node_executable()
     env = processes.child_env(
@@ -89,26 +124,41 @@ def running_stack(database_url: str, workdir: Path) -> Iterator[Stack]:
     python = [sys.executable, "-m"]
     with ExitStack() as running:
 
-        def start(name: str, argv: list[str]) -> processes.Server:
-            server = processes.start(name, argv, cwd=REPO, env=env, log_dir=workdir)
+        def start(name: str, argv: list[str], **extra_env: str) -> processes.Server:
+            server = processes.start(
+                name, argv, cwd=REPO, env={**env, **extra_env}, log_dir=workdir
+            )
             running.callback(server.stop)
             return server
 
-        orders = start("orders", [*python, "tests.federation.orders_server", "--port", "0"])
+        orders = start(
+            "orders",
+            [*python, "tests.federation.orders_server", "--port", "0"],
+            FEDERATION_DIRECTIVES=DIRECTIVES[gateway_name],
+        )
         users = start("users", [*python, "tests.standins.users", "--port", "0"])
         products = start("products", [*python, "tests.standins.products", "--port", "0"])
+        subgraphs = {s.name: (service_sdl(s.url), s.url) for s in (users, products, orders)}
 
-        composed = compose(
-            {s.name: (service_sdl(s.url), s.url) for s in (users, products, orders)},
-            workdir / "subgraphs",
-        )
-        assert composed.errors == [], composed.errors
-        assert composed.supergraph_sdl is not None
-        supergraph = workdir / "supergraph.graphql"
-        supergraph.write_text(composed.supergraph_sdl, encoding="utf-8")
-
-        gateway = start(
-            "gateway",
-            [node, str(GATEWAY_SCRIPT), "--supergraph", str(supergraph), "--port", "0"],
-        )
-        yield Stack(gateway_url=gateway.url, orders_url=orders.url)
+        if gateway_name == "grafbase":
+            sdl_files = {}
+            for name, (sdl, url) in subgraphs.items():
+                path = workdir / f"{name}.graphql"
+                path.write_text(sdl, encoding="utf-8")
+                sdl_files[name] = (path, url)
+            gateway = start_grafbase(subgraphs=sdl_files, workdir=workdir, env=env)
+        else:
+            composed = compose(subgraphs, workdir / "subgraphs")
+            assert composed.errors == [], composed.errors
+            assert composed.supergraph_sdl is not None
+            supergraph = workdir / "supergraph.graphql"
+            supergraph.write_text(composed.supergraph_sdl, encoding="utf-8")
+            if gateway_name == "hive":
+                gateway = start_hive(supergraph=supergraph, workdir=workdir, env=env)
+            else:
+                gateway = start(
+                    gateway_name,
+                    [node, str(GATEWAY_SCRIPT), "--supergraph", str(supergraph), "--port", "0"],
+                )
+        running.callback(gateway.stop)
+        yield Stack(gateway_name=gateway_name, gateway_url=gateway.url, orders_url=orders.url)

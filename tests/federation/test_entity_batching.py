@@ -52,3 +52,27 @@ async def test_a_thousand_order_representations_are_read_with_one_sql_statement(
     assert [e["id"] for e in entities] == [str(i) for i in range(1, 1001)]
     assert [e["userId"] for e in entities] == [str(1 + i % 200) for i in range(1000)]
     assert len(await orders_statements_during(fed, before)) == 1
+
+
+async def test_users_and_products_orders_in_one_query_read_one_statement_per_type(
+    fed: Stack,
+) -> None:
+    await insert_orders([(user, product) for user in (1, 2, 3) for product in (1, 2, 3)])
+    before = len(await fed.statements())
+
+    body = await fed.gateway(
+        "{ users(first: 3) { id orders { productId } }"
+        "  products(first: 3) { id orders { userId } } }",
+        headers=ADMIN,
+    )
+
+    assert body["data"]["users"] == [
+        {"id": str(u), "orders": [{"productId": "3"}, {"productId": "2"}, {"productId": "1"}]}
+        for u in (1, 2, 3)
+    ]
+    assert body["data"]["products"] == [
+        {"id": str(p), "orders": [{"userId": "3"}, {"userId": "2"}, {"userId": "1"}]}
+        for p in (1, 2, 3)
+    ]
+    # One for the users' orders, one for the products' orders, whatever the plan's shape.
+    assert len(await orders_statements_during(fed, before)) == 2

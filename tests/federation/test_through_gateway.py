@@ -1,13 +1,26 @@
-"""Queries across the three subgraphs through @apollo/gateway, which runs the router's query
-plans: the token travels to the orders subgraph and its error codes come back unchanged."""
+"""Queries across the three subgraphs through each gateway (@apollo/gateway, which runs the
+router's query plans, Hive Gateway and Grafbase): the token travels to the orders subgraph and
+its error codes come back unchanged.
+
+Where the gateways differ by design, each test says so: Grafbase refuses integer literals and
+variables for `ID` (the seed's operations reach it with string ids, see `Stack.operation`), and
+names no subgraph in the errors it passes through, while the other two add `serviceName`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
+import pytest
+
 from tests.e2e.test_seed_operations import GET_ORDER, GET_ORDERS, PLACE, UPDATE
 from tests.federation.stack import Stack
 from tests.support import ADMIN, bearer
+
+# `extensions.serviceName` of a subgraph's error: @apollo/gateway (our gateway.mjs) and Hive
+# name the subgraph; Grafbase passes the error through as the subgraph wrote it.
+SERVICE_NAME = {"apollo-gateway": "orders", "hive": "orders", "grafbase": None}
 
 PLACE_FOR = """
   mutation ($user: ID!, $product: ID!, $quantity: Int!) {
@@ -17,10 +30,11 @@ PLACE_FOR = """
 
 
 async def place(fed: Stack, user: int, product: int, quantity: int = 1) -> None:
-    """Place an order through the gateway as the user themselves."""
+    """Place an order through the gateway as the user themselves (ids sent as strings, which
+    every gateway takes)."""
     body = await fed.gateway(
         PLACE_FOR,
-        variables={"user": user, "product": product, "quantity": quantity},
+        variables={"user": str(user), "product": str(product), "quantity": quantity},
         headers=bearer(user),
     )
     assert body == {
@@ -28,11 +42,16 @@ async def place(fed: Stack, user: int, product: int, quantity: int = 1) -> None:
     }
 
 
-def error_codes(body: dict[str, Any]) -> list[tuple[list[Any], str, str]]:
+def error_codes(body: dict[str, Any]) -> list[tuple[list[Any], str, str | None]]:
     return [
         (e.get("path"), e["extensions"]["code"], e["extensions"].get("serviceName"))
         for e in body["errors"]
     ]
+
+
+def refused(fed: Stack, path: list[Any], code: str) -> list[tuple[list[Any], str, str | None]]:
+    """What the gateway shows for one error of the orders subgraph at `path`."""
+    return [(path, code, SERVICE_NAME[fed.gateway_name])]
 
 
 async def test_the_seed_operations_work_verbatim_through_the_gateway(fed: Stack) -> None:
@@ -129,27 +148,88 @@ async def test_without_a_token_order_fields_are_unauthenticated_through_the_gate
 
     listed = await fed.gateway("{ getOrders { id } }")
     assert listed["data"] is None
-    assert error_codes(listed) == [(["getOrders"], "UNAUTHENTICATED", "orders")]
+    assert error_codes(listed) == refused(fed, ["getOrders"], "UNAUTHENTICATED")
 
-    # The users subgraph still answers; only the orders part is refused.
+    # The users subgraph still answers, but `orders` is non-null, so every gateway nulls the
+    # whole user (the spec's null propagation) and keeps the error at the orders' path.
     nested = await fed.gateway('{ user(id: "1") { name orders { id } } }')
     assert nested["data"] == {"user": None}
-    assert error_codes(nested) == [(["user", "orders"], "UNAUTHENTICATED", "orders")]
+    assert error_codes(nested) == refused(fed, ["user", "orders"], "UNAUTHENTICATED")
 
     forged = await fed.gateway("{ getOrders { id } }", headers={"Authorization": "Bearer x.y.z"})
-    assert error_codes(forged) == [(["getOrders"], "UNAUTHENTICATED", "orders")]
+    assert forged["data"] is None
+    assert error_codes(forged) == refused(fed, ["getOrders"], "UNAUTHENTICATED")
+    assert forged["errors"][0]["message"] == "Token is malformed or invalid"
 
 
 async def test_acting_for_someone_else_is_forbidden_through_the_gateway(fed: Stack) -> None:
     for_someone_else = await fed.gateway(
-        PLACE_FOR, variables={"user": 2, "product": 1, "quantity": 1}, headers=bearer(1)
+        PLACE_FOR, variables={"user": "2", "product": "1", "quantity": 1}, headers=bearer(1)
     )
     assert for_someone_else["data"] is None
-    assert error_codes(for_someone_else) == [(["placeOrder"], "FORBIDDEN", "orders")]
+    assert error_codes(for_someone_else) == refused(fed, ["placeOrder"], "FORBIDDEN")
 
     await place(fed, user=1, product=1)
     deleting = await fed.gateway("mutation { deleteOrder(id: 1) { success } }", headers=bearer(1))
-    assert error_codes(deleting) == [(["deleteOrder"], "FORBIDDEN", "orders")]
+    assert deleting["data"] is None
+    assert error_codes(deleting) == refused(fed, ["deleteOrder"], "FORBIDDEN")
 
     remaining = await fed.gateway("{ getOrders { userId } }", headers=ADMIN)
     assert remaining == {"data": {"getOrders": [{"userId": "1"}]}}
+
+
+async def test_a_user_sees_only_their_own_orders_across_subgraphs(fed: Stack) -> None:
+    await place(fed, user=7, product=3)
+    await place(fed, user=8, product=4)
+
+    body = await fed.gateway("{ getOrders { user { name } product { name } } }", headers=bearer(7))
+    assert body == {
+        "data": {"getOrders": [{"user": {"name": "User 7"}, "product": {"name": "Product 3"}}]}
+    }
+
+
+@pytest.mark.parametrize("stack", ["grafbase"], indirect=True)
+async def test_grafbase_refuses_integer_literals_for_ids_before_calling_us(fed: Stack) -> None:
+    # Grafbase 0.103's validation, by design of that gateway (the GraphQL spec lets ID take
+    # integers); its recipe in the README says to send string ids.
+    before = len(await fed.statements())
+    async with httpx.AsyncClient(timeout=60) as client:
+        response = await client.post(
+            fed.gateway_url, json={"query": "{ getOrder(id: 1) { id } }"}, headers=ADMIN
+        )
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "Found a Integer value where we expected a ID scalar",
+                "locations": [{"line": 1, "column": 16}],
+                "extensions": {"code": "OPERATION_VALIDATION_ERROR"},
+            }
+        ]
+    }
+    assert len(await fed.statements()) == before
+
+
+@pytest.mark.parametrize("stack", ["hive"], indirect=True)
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ users(first: 5) { orders(limit: 1000) { id product { name } } } }",
+        "{ getOrders(limit: 1000) { user { orders(limit: 1000) { id } } } }",
+    ],
+    ids=["user-orders", "orders-of-order-users"],
+)
+async def test_hive_refuses_a_deep_selection_by_its_listsize_cost(fed: Stack, query: str) -> None:
+    # Hive's demand control reads our @listSize(slicingArguments: ["limit"]): `limit` is the
+    # page size it multiplies by (gateways/hive/gateway.config.ts sets maxCost 1500).
+    before = len(await fed.statements())
+    body = await fed.gateway(query, headers=ADMIN)
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["COST_ESTIMATED_TOO_EXPENSIVE"]
+    assert body["errors"][0]["extensions"]["cost"]["max"] == 1500
+    assert body["errors"][0]["extensions"]["cost"]["estimated"] > 1500
+    # Refused before the orders subgraph was asked for anything.
+    assert len(await fed.statements()) == before
+
+    await place(fed, user=1, product=2)
+    small = await fed.gateway(query.replace("1000", "5"), headers=ADMIN)
+    assert "errors" not in small, small

@@ -2,7 +2,7 @@
 // Compose Federation 2 subgraph SDLs into a supergraph with @apollo/composition.
 //
 // Usage:
-//   node tests/federation/compose.mjs [--sdl] <name>=<path-to-sdl-file>[@<routing-url>] ...
+//   node gateways/compose.mjs [--sdl] <name>=<path-to-sdl-file>[@<routing-url>] ...
 //
 // Prints one JSON object on stdout:
 //   {"errors": [...messages], "hints": [...messages], "supergraphSdl": "..." | null}
@@ -11,7 +11,7 @@
 // Exit code: 0 when composition produced no errors, 1 otherwise (2 on bad usage).
 //
 // The routing URL defaults to http://127.0.0.1:4000/<name>/graphql; it only matters
-// when the supergraph is then served by tests/federation/gateway.mjs.
+// when the supergraph is then served by a gateway (gateways/).
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 
@@ -20,7 +20,7 @@ import { parse } from "graphql";
 
 function usage(message) {
   process.stderr.write(
-    `${message}\nusage: node tests/federation/compose.mjs [--sdl] <name>=<path-to-sdl-file>[@<routing-url>] ...\n`,
+    `${message}\nusage: node gateways/compose.mjs [--sdl] <name>=<path-to-sdl-file>[@<routing-url>] ...\n`,
   );
   process.exit(2);
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// A minimal local Apollo Federation gateway for tests and the local demo.
+// A minimal local Apollo Federation gateway for tests and the local demo: @apollo/gateway plans
+// queries as Apollo Router does.
 //
 // Usage:
-//   node tests/federation/gateway.mjs --supergraph <file> --port <port> [--host 127.0.0.1]
+//   node gateways/apollo-gateway/gateway.mjs --supergraph <file> --port <port> [--host 127.0.0.1]
 //
 // Serves POST /graphql (JSON body {query, variables, operationName}) -> JSON result, plus
 // GET /health -> {"status":"ok"}. Prints exactly one line "READY <port>" on stdout once
@@ -14,12 +15,10 @@
 //
 // No network besides the subgraphs: no @apollo/server, no usage reporting, no uplink.
 //
-// @apollo/gateway only accepts the link features it knows (join, tag, inaccessible) with a
-// `for: SECURITY|EXECUTION` purpose; a supergraph using @authenticated / @requiresScopes /
-// @policy links those specs `for: SECURITY`, which the gateway refuses to load. The gateway
-// never enforces those directives anyway (the subgraphs enforce auth themselves), so the
-// `for: SECURITY` argument is dropped from such links before loading (a warning is printed
-// on stderr). Pass --strict-security to load the supergraph unmodified instead.
+// @apollo/gateway refuses a supergraph that links @authenticated (or @requiresScopes, @policy)
+// `for: SECURITY`: it enforces no security directive itself. Serve the orders subgraph with
+// FEDERATION_DIRECTIVES= (empty) and compose from that SDL; the subgraph checks every token
+// itself either way.
 process.env.APOLLO_TELEMETRY_DISABLED = "1";
 process.env.SCARF_ANALYTICS = "false";
 
@@ -28,28 +27,13 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 
 import { ApolloGateway, RemoteGraphQLDataSource } from "@apollo/gateway";
-import {
-  GraphQLError,
-  Kind,
-  getOperationAST,
-  parse,
-  print,
-  specifiedRules,
-  validate,
-  visit,
-} from "graphql";
+import { GraphQLError, getOperationAST, parse, specifiedRules, validate } from "graphql";
 
 const FORWARDED_HEADERS = ["authorization", "traceparent", "tracestate"];
 const MAX_BODY_BYTES = 1024 * 1024;
-const DEFAULT_SUPPORTED = new Set([
-  "https://specs.apollo.dev/core/",
-  "https://specs.apollo.dev/join/",
-  "https://specs.apollo.dev/tag/",
-  "https://specs.apollo.dev/inaccessible/",
-]);
 
 function parseArgs(argv) {
-  const opts = { host: "127.0.0.1", port: undefined, supergraph: undefined, strictSecurity: false };
+  const opts = { host: "127.0.0.1", port: undefined, supergraph: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -59,7 +43,6 @@ function parseArgs(argv) {
     if (a === "--supergraph") opts.supergraph = value();
     else if (a === "--port") opts.port = Number(value());
     else if (a === "--host") opts.host = value();
-    else if (a === "--strict-security") opts.strictSecurity = true;
     else usage(`unknown argument: ${a}`);
   }
   if (!opts.supergraph) usage("--supergraph is required");
@@ -69,27 +52,9 @@ function parseArgs(argv) {
 
 function usage(message) {
   process.stderr.write(
-    `${message}\nusage: node tests/federation/gateway.mjs --supergraph <file> --port <port> [--host 127.0.0.1] [--strict-security]\n`,
+    `${message}\nusage: node gateways/apollo-gateway/gateway.mjs --supergraph <file> --port <port> [--host 127.0.0.1]\n`,
   );
   process.exit(2);
-}
-
-// Drop `for: SECURITY` from @link applications of specs the gateway does not support.
-function relaxSecurityLinks(supergraphSdl) {
-  const dropped = [];
-  const doc = visit(parse(supergraphSdl), {
-    Directive(node) {
-      if (node.name.value !== "link") return undefined;
-      const url = node.arguments?.find((a) => a.name.value === "url")?.value;
-      const purpose = node.arguments?.find((a) => a.name.value === "for")?.value;
-      if (!url || url.kind !== Kind.STRING || !purpose || purpose.kind !== Kind.ENUM) return undefined;
-      if (purpose.value !== "SECURITY") return undefined;
-      if ([...DEFAULT_SUPPORTED].some((prefix) => url.value.startsWith(prefix))) return undefined;
-      dropped.push(url.value);
-      return { ...node, arguments: node.arguments.filter((a) => a.name.value !== "for") };
-    },
-  });
-  return { sdl: dropped.length ? print(doc) : supergraphSdl, dropped };
 }
 
 function toJsonError(err) {
@@ -145,14 +110,7 @@ const logger = {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  let supergraphSdl = readFileSync(opts.supergraph, "utf8");
-  if (!opts.strictSecurity) {
-    const relaxed = relaxSecurityLinks(supergraphSdl);
-    for (const url of relaxed.dropped) {
-      logger.warn(`${url} is linked for: SECURITY; the gateway does not enforce it (subgraphs must)`);
-    }
-    supergraphSdl = relaxed.sdl;
-  }
+  const supergraphSdl = readFileSync(opts.supergraph, "utf8");
 
   const gateway = new ApolloGateway({
     supergraphSdl,
