@@ -29,7 +29,7 @@ from subgraph.messaging.broker import (
     INVENTORY_RESERVED,
 )
 from subgraph.messaging.schemas import InventoryRejected, InventoryReserved, InventoryResult
-from subgraph.persistence.unit_of_work import UnitOfWork
+from subgraph.ports import UnitOfWork
 from subgraph.service import INVENTORY_PRINCIPAL, apply_inventory_result
 
 logger = logging.getLogger("subgraph.messaging.inventory")
