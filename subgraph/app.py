@@ -22,7 +22,7 @@ from subgraph.api.context import Services, make_context_getter
 from subgraph.api.controller import tune_controller
 from subgraph.api.errors import body_too_large
 from subgraph.api.schema import build_schema
-from subgraph.auth import TokenVerifier
+from subgraph.auth.verification import TokenVerifier
 from subgraph.messaging.http import asyncapi_routes
 from subgraph.messaging.runtime import Messaging
 from subgraph.persistence.engine import close_pool, make_engine, open_pool

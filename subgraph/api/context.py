@@ -12,7 +12,7 @@ from strawberry.litestar import BaseContext
 
 from subgraph.api.errors import Unauthenticated
 from subgraph.api.loaders import Loaders
-from subgraph.auth import AuthenticationFailed, TokenVerifier
+from subgraph.auth.verification import AuthenticationFailed, TokenVerifier
 from subgraph.domain.access import Principal
 from subgraph.ports import OrderReader, UnitOfWork
 
