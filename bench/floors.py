@@ -26,8 +26,8 @@ ORDER_COLUMNS = (
     '"id", "user_id", "product_id", "quantity", "status", "created_at", "updated_at", '
     '"version", "placed_by", "idempotency_key"'
 )
-# The statements placeOrder issues through Piccolo (subgraph/persistence/repository.py), with
-# the same placeholders, RETURNING clauses and ON CONFLICT target, in one transaction.
+# The statements placeOrder issues (subgraph/persistence/writes.py and outbox.py), with the
+# same placeholders, RETURNING clauses and ON CONFLICT target, in one transaction.
 INSERT_ORDER = (
     'INSERT INTO "orders" ("id","user_id","product_id","quantity","status","created_at",'
     '"updated_at","version","placed_by","idempotency_key") VALUES '
@@ -49,7 +49,7 @@ PAGE = (
     'ORDER BY "orders"."id" DESC LIMIT 20 OFFSET 0'
 )
 PUBLISH_BATCH = 100
-# The statements `_entities` issues for one batch (subgraph/persistence/repository.py):
+# The statements `_entities` issues for one batch (subgraph/persistence/reads.py):
 # `User.orders(limit: 5)` for every user of the batch in one LATERAL read, and the orders of
 # an `Order` batch by id in one read.
 ORDERS_OF_USERS = (

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Litestar, Request, get
+from litestar.datastructures import State
 from litestar.response import Response
 from litestar.status_codes import (
     HTTP_200_OK,
@@ -20,14 +21,14 @@ from strawberry.litestar import make_graphql_controller
 from subgraph.api.context import Services, make_context_getter
 from subgraph.api.controller import tune_controller
 from subgraph.api.errors import body_too_large
-from subgraph.api.loaders import SharedReads
 from subgraph.api.schema import build_schema
-from subgraph.auth import TokenVerifier
+from subgraph.auth.verification import TokenVerifier
 from subgraph.messaging.http import asyncapi_routes
 from subgraph.messaging.runtime import Messaging
-from subgraph.persistence.engine import close_pool, open_pool
-from subgraph.persistence.piccolo_conf import DB
-from subgraph.persistence.tables import OrderRow
+from subgraph.persistence.engine import close_pool, make_engine, open_pool
+from subgraph.persistence.shared_reads import SharedOrderReads
+from subgraph.persistence.sql import fetch
+from subgraph.persistence.unit_of_work import UnitOfWork
 from subgraph.process import tune_garbage_collection
 from subgraph.settings import Settings, get_settings, refuse_unsafe
 
@@ -48,7 +49,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     events wait in the outbox.
     """
     try:
-        await OrderRow.raw("SELECT 1")
+        await fetch(request.app.state.engine, "SELECT 1")
     except Exception as error:  # noqa: BLE001 - any failure means not ready
         logger.warning("readiness check failed: %s", type(error).__name__)
         return Response(
@@ -75,14 +76,19 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
-    """The ASGI app. The engine comes from `piccolo_conf` (the same environment as `settings`).
+    """The ASGI app, on the database `settings` name (its own engine: two apps in one process
+    may use two databases).
 
     Raises ConfigurationError for settings that cannot work or that production refuses.
     """
     settings = settings or get_settings()
     refuse_unsafe(settings)
-    engine = DB
-    services = Services(engine=engine, verifier=TokenVerifier(settings), reads=SharedReads(engine))
+    engine = make_engine(settings)
+    services = Services(
+        verifier=TokenVerifier(settings),
+        reads=SharedOrderReads(engine),
+        unit_of_work=lambda: UnitOfWork(engine),
+    )
     graphql = make_graphql_controller(
         build_schema(settings),
         path="/graphql",
@@ -115,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[graphql, live, ready, *asyncapi_routes(settings)],
         lifespan=[lifespan],
+        state=State({"engine": engine}),
         request_max_body_size=settings.request_max_body_bytes,
         exception_handlers={
             HTTP_413_REQUEST_ENTITY_TOO_LARGE: body_too_large(settings.request_max_body_bytes)

@@ -35,7 +35,9 @@ def _uvicorn_log_config() -> dict[str, Any]:
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["redact_tokens"] = {"()": "subgraph.auth.RedactTokens"}
+    config.setdefault("filters", {})["redact_tokens"] = {
+        "()": "subgraph.auth.redaction.RedactTokens"
+    }
     for handler in config["handlers"].values():
         handler.setdefault("filters", []).append("redact_tokens")
     return config
@@ -43,7 +45,7 @@ def _uvicorn_log_config() -> dict[str, Any]:
 
 def _serve(args: argparse.Namespace) -> int:
     from subgraph import serving
-    from subgraph.auth import TokenVerifier
+    from subgraph.auth.verification import TokenVerifier
 
     # Refuse before migrating or binding; every worker's create_app checks again.
     refuse_unsafe(get_settings())
@@ -107,7 +109,7 @@ def _schema(_: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from subgraph.auth import issue_token
+    from subgraph.auth.issuing import issue_token
 
     print(issue_token(get_settings(), subject=args.sub, roles=args.role, ttl_seconds=args.ttl))
     return 0

@@ -2,13 +2,14 @@
 
 Writes run in one unit of work each, so a change, its history and its outbox events commit
 together. Every function takes the caller's principal and applies the access rules itself.
+Storage is reached only through the protocols of `subgraph.ports`.
 """
 
 from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from subgraph.domain.access import Principal
@@ -19,8 +20,7 @@ from subgraph.domain.order import (
     StatusChange,
     check_idempotency_key,
 )
-from subgraph.persistence.repository import OrderFilter, ParentColumn
-from subgraph.persistence.unit_of_work import UnitOfWork
+from subgraph.ports import OrderFilter, OrderReader, Parent, UnitOfWork
 
 MAX_PAGE_SIZE = 1000
 # orders.id is a bigserial (int8): a larger id names no order, and must not reach the
@@ -84,7 +84,6 @@ async def place_order(
             assert winner is not None, "the conflicting order is committed before ours resumes"
             return winner
         stored.record_placed(event_id=new_event_id(), now=now)
-        uow.collect(stored)
     return stored
 
 
@@ -107,7 +106,6 @@ async def update_order(
             event_id=new_event_id(), now=clock(), status=target, quantity=quantity, reason=reason
         )
         await uow.orders.save(order)
-        uow.collect(order)
     return order
 
 
@@ -133,102 +131,70 @@ async def delete_order(
         order = await _load(uow, order_id)
         order.record_deleted(event_id=new_event_id(), now=clock())
         await uow.orders.delete(order)
-        uow.collect(order)
     return order
 
 
-async def get_order(*, uow: UnitOfWork, principal: Principal, order_id: str | int) -> Order | None:
-    """The order, or None when it does not exist or is not the caller's to see."""
-    orders = await get_orders_by_ids(uow=uow, principal=principal, order_ids=[order_id])
-    return orders[0]
-
-
-OrdersById = Callable[[list[int]], Awaitable[dict[int, Order]]]
-"""Reads orders by id, unfiltered: whoever calls it applies the visibility rule."""
-
-UserPages = Callable[[list[str], OrderStatus | None, int, int], Awaitable[dict[str, list[Order]]]]
-"""Reads a page (status, limit, offset) of each of these users' orders, newest first,
-unfiltered: whoever calls it applies the visibility rule."""
-
-
 async def get_orders_by_ids(
-    *,
-    uow: UnitOfWork,
-    principal: Principal,
-    order_ids: Sequence[str | int],
-    read: OrdersById | None = None,
+    *, orders: OrderReader, principal: Principal, order_ids: Sequence[str | int]
 ) -> list[Order | None]:
-    """Orders in the order asked for, None where missing or not visible; one query.
-
-    `read` fetches them (default: this unit of work's repository); the caller's visibility is
-    applied here, whoever reads them.
-    """
+    """Orders in the order asked for, None where missing or not visible to the caller."""
     parsed = [parse_order_id(raw) for raw in order_ids]
-    found = await (read or uow.orders.get_many)([i for i in parsed if i is not None])
+    found = await orders.get_many([i for i in parsed if i is not None])
     visible = {i: o for i, o in found.items() if principal.can_view(o.user_id)}
     return [visible.get(i) if i is not None else None for i in parsed]
 
 
 async def list_orders(
     *,
-    uow: UnitOfWork,
+    orders: OrderReader,
     principal: Principal,
     status: OrderStatus | None = None,
     user_id: str | None = None,
     product_id: str | None = None,
     limit: int = 100,
     offset: int = 0,
-    read_user_pages: UserPages | None = None,
 ) -> list[Order]:
-    """A page of orders, newest first; a non-admin only ever gets their own.
-
-    `read_user_pages`, when given, reads the page of one user's orders (any filter but a
-    product); the rule that a non-admin only gets their own is applied here either way.
-    """
+    """A page of orders, newest first; a non-admin only ever gets their own."""
     check_page(limit, offset)
     if not principal.is_admin:
         if user_id is not None and not principal.owns(user_id):
             return []
         user_id = principal.user_id
-    if read_user_pages is not None and user_id is not None and product_id is None:
-        pages = await read_user_pages([user_id], status, limit, offset)
-        return pages.get(user_id, [])
     where = OrderFilter(status=status, user_id=user_id, product_id=product_id)
-    return await uow.orders.list(where, limit=limit, offset=offset)
+    return await orders.list(where, limit=limit, offset=offset)
 
 
 async def list_orders_of_parents(
     *,
-    uow: UnitOfWork,
+    orders: OrderReader,
     principal: Principal,
-    column: ParentColumn,
+    parent: Parent,
     parent_ids: Sequence[str],
     status: OrderStatus | None,
     limit: int,
     offset: int,
-    read_user_pages: UserPages | None = None,
 ) -> dict[str, list[Order]]:
-    """`User.orders` or `Product.orders` for a batch of parents, in one query.
-
-    `read_user_pages`, when given, reads users' pages; who may see which is decided here.
-    """
+    """`User.orders` or `Product.orders` for a batch of parents; a non-admin sees only their
+    own orders (of their own user, or among a product's)."""
     check_page(limit, offset)
     ids = list(dict.fromkeys(parent_ids))
-    own_only = None
+    where = OrderFilter(status=status)
     if not principal.is_admin:
-        own_only = principal.user_id
-        if column == "user_id":
+        if parent is Parent.USER:
+            # Only the caller's own user is left, whose orders need no further filter.
             ids = [i for i in ids if principal.owns(i)]
-    if column == "user_id" and read_user_pages is not None:
-        # Only users the caller may see are left: their pages need no further filter.
-        return await read_user_pages(ids, status, limit, offset) if ids else {}
-    where = OrderFilter(status=status, user_id=own_only)
-    return await uow.orders.list_by_parents(column, ids, where, limit=limit, offset=offset)
+        else:
+            where = OrderFilter(status=status, user_id=principal.user_id)
+    if not ids:
+        return {}
+    return await orders.pages_of(parent, ids, where, limit=limit, offset=offset)
 
 
-async def histories(*, uow: UnitOfWork, order_ids: Sequence[int]) -> dict[int, list[StatusChange]]:
+async def histories(
+    *, orders: OrderReader, order_ids: Sequence[int]
+) -> dict[int, list[StatusChange]]:
     """Status histories of orders the caller has already been allowed to see."""
-    return await uow.orders.history(order_ids)
+    return await orders.history(order_ids)
 
 
 class InventoryOutcome(enum.Enum):
@@ -274,7 +240,6 @@ async def apply_inventory_result(
         why = "inventory reserved" if reserved else f"inventory rejected: {reason or 'no reason'}"
         order.update(event_id=new_event_id(), now=now, status=target, reason=why)
         await uow.orders.save(order)
-        uow.collect(order)
     return InventoryOutcome.APPLIED
 
 
@@ -300,7 +265,6 @@ __all__ = [
     "apply_inventory_result",
     "cancel_order",
     "delete_order",
-    "get_order",
     "get_orders_by_ids",
     "histories",
     "list_orders",

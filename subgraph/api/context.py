@@ -8,23 +8,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
-from piccolo.engine.base import Engine
 from strawberry.litestar import BaseContext
 
 from subgraph.api.errors import Unauthenticated
-from subgraph.api.loaders import Loaders, SharedReads
-from subgraph.auth import AuthenticationFailed, TokenVerifier
+from subgraph.api.loaders import Loaders
+from subgraph.auth.verification import AuthenticationFailed, TokenVerifier
 from subgraph.domain.access import Principal
-from subgraph.persistence.unit_of_work import UnitOfWork
+from subgraph.ports import OrderReader, UnitOfWork
 
 
 @dataclass(frozen=True)
 class Services:
     """What the app factory wires once and every request shares."""
 
-    engine: Engine[Any]
     verifier: TokenVerifier
-    reads: SharedReads
+    reads: OrderReader
+    unit_of_work: Callable[[], UnitOfWork]
 
 
 class Caller:
@@ -55,7 +54,8 @@ class RequestContext(BaseContext, kw_only=True):
     """Strawberry's context for one request."""
 
     caller: Caller
-    uow: UnitOfWork
+    reads: OrderReader
+    unit_of_work: Callable[[], UnitOfWork]
     loaders: Loaders
     known_request_id: str | None = None
 
@@ -77,12 +77,12 @@ def make_context_getter(
 ) -> Callable[[Request[Any, Any, Any]], Awaitable[RequestContext]]:
     async def get_context(request: Request[Any, Any, Any]) -> RequestContext:
         caller = Caller(services.verifier, request.headers.get("authorization"))
-        uow = UnitOfWork(services.engine)
         return RequestContext(
             request=request,
             caller=caller,
-            uow=uow,
-            loaders=Loaders(uow=uow, principal=caller.principal, shared=services.reads),
+            reads=services.reads,
+            unit_of_work=services.unit_of_work,
+            loaders=Loaders(reads=services.reads, principal=caller.principal),
         )
 
     return get_context

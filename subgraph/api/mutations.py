@@ -74,7 +74,7 @@ class Mutation:
         outcome = await _attempt(
             info,
             lambda: service.place_order(
-                uow=info.context.uow,
+                uow=info.context.unit_of_work(),
                 principal=principal,
                 user_id=str(user_id),
                 product_id=str(product_id),
@@ -99,7 +99,7 @@ class Mutation:
         outcome = await _attempt(
             info,
             lambda: service.update_order(
-                uow=info.context.uow,
+                uow=info.context.unit_of_work(),
                 principal=principal,
                 order_id=str(id),
                 status=status,
@@ -114,7 +114,7 @@ class Mutation:
         outcome = await _attempt(
             info,
             lambda: service.cancel_order(
-                uow=info.context.uow, principal=principal, order_id=str(id)
+                uow=info.context.unit_of_work(), principal=principal, order_id=str(id)
             ),
         )
         return _order_payload(UpdateOrderPayload, outcome, "Order cancelled successfully")  # type: ignore[return-value]
@@ -125,7 +125,7 @@ class Mutation:
         outcome = await _attempt(
             info,
             lambda: service.delete_order(
-                uow=info.context.uow, principal=principal, order_id=str(id)
+                uow=info.context.unit_of_work(), principal=principal, order_id=str(id)
             ),
         )
         if isinstance(outcome, DomainError):

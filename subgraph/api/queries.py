@@ -47,14 +47,13 @@ class Query:
     ) -> list[OrderType]:
         limit, offset = page(limit, offset)
         orders = await service.list_orders(
-            uow=info.context.uow,
+            orders=info.context.reads,
             principal=await info.context.caller.principal(),
             status=given(status),
             user_id=given(user_id),
             product_id=given(product_id),
             limit=limit,
             offset=offset,
-            read_user_pages=info.context.loaders.shared_user_pages(),
         )
         return [OrderType.from_domain(o) for o in orders]
 

@@ -13,10 +13,10 @@ from strawberry.federation.schema_directives import ListSize
 from subgraph import service
 from subgraph.api.errors import BadUserInput
 from subgraph.api.info import Info
-from subgraph.api.loaders import PageKey
 from subgraph.domain.errors import BadInput
 from subgraph.domain.order import Order, StatusChange
 from subgraph.domain.order import OrderStatus as DomainOrderStatus
+from subgraph.paging import PageKey
 
 OrderStatus = strawberry.enum(
     DomainOrderStatus, name="OrderStatus", description="Where an order is in its life."

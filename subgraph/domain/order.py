@@ -184,10 +184,6 @@ class Order:
             )
         )
 
-    def cancel(self, *, event_id: str, now: datetime, reason: str) -> None:
-        """Move to CANCELLED (the products service releases the reserved stock)."""
-        self.update(event_id=event_id, now=now, status=OrderStatus.CANCELLED, reason=reason)
-
     def record_deleted(self, *, event_id: str, now: datetime) -> None:
         """Record OrderDeleted with the order as it was."""
         self.events.append(OrderDeleted(event_id=event_id, occurred_at=now, order=self.snapshot()))

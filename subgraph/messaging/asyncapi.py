@@ -20,7 +20,7 @@ from subgraph.messaging.broker import (
 )
 from subgraph.messaging.inventory import add_inventory_consumer
 from subgraph.messaging.publisher.events import EventPublisher
-from subgraph.persistence.unit_of_work import UnitOfWork
+from subgraph.ports import UnitOfWork
 from subgraph.settings import Settings
 
 Format = Literal["json", "yaml"]

@@ -28,8 +28,12 @@ from subgraph.messaging.broker import (
     INVENTORY_REJECTED,
     INVENTORY_RESERVED,
 )
-from subgraph.messaging.schemas import InventoryRejected, InventoryReserved, InventoryResult
-from subgraph.persistence.unit_of_work import UnitOfWork
+from subgraph.messaging.schemas import (
+    InventoryRejectedMessage,
+    InventoryReservedMessage,
+    InventoryResultMessage,
+)
+from subgraph.ports import UnitOfWork
 from subgraph.service import INVENTORY_PRINCIPAL, apply_inventory_result
 
 logger = logging.getLogger("subgraph.messaging.inventory")
@@ -77,12 +81,12 @@ def add_inventory_consumer(
     )
 
     @subscriber(filter=_routed_by(INVENTORY_RESERVED))
-    async def inventory_reserved(result: InventoryReserved, message: RabbitMessage) -> None:
+    async def inventory_reserved(result: InventoryReservedMessage, message: RabbitMessage) -> None:
         """inventory.reserved: the stock is reserved; a PENDING order becomes CONFIRMED."""
         await _apply(unit_of_work(), result, message, reserved=True, reason=None)
 
     @subscriber(filter=_routed_by(INVENTORY_REJECTED))
-    async def inventory_rejected(result: InventoryRejected, message: RabbitMessage) -> None:
+    async def inventory_rejected(result: InventoryRejectedMessage, message: RabbitMessage) -> None:
         """inventory.rejected: no stock; a PENDING order becomes REJECTED with the reason."""
         await _apply(unit_of_work(), result, message, reserved=False, reason=result.reason)
 
@@ -91,7 +95,7 @@ def add_inventory_consumer(
 
 async def _apply(
     uow: UnitOfWork,
-    result: InventoryResult,
+    result: InventoryResultMessage,
     message: RabbitMessage,
     *,
     reserved: bool,

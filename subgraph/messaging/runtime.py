@@ -188,15 +188,15 @@ async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool)
     """`orders-subgraph relay`: relay (and consume) until SIGINT or SIGTERM."""
     import signal
 
-    from subgraph.persistence.engine import close_pool, open_pool
-    from subgraph.persistence.piccolo_conf import DB
+    from subgraph.persistence.engine import close_pool, make_engine, open_pool
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await open_pool(DB, settings)
-    messaging = Messaging(settings, DB, relay=relay, consume=consume)
+    engine = make_engine(settings)
+    await open_pool(engine, settings)
+    messaging = Messaging(settings, engine, relay=relay, consume=consume)
     messaging.start()
     signalled = asyncio.ensure_future(stop.wait())
     running = asyncio.ensure_future(messaging.wait())
@@ -208,7 +208,7 @@ async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool)
     finally:
         signalled.cancel()
         await messaging.stop()
-        await close_pool(DB)
+        await close_pool(engine)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

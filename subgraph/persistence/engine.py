@@ -17,6 +17,10 @@ SQLITE_BUSY_TIMEOUT = 30
 
 def make_engine(settings: Settings) -> Engine[Any]:
     """The engine the settings ask for; PostgreSQL gets its pool later, in the app lifespan."""
+    # Each app builds its own and hands it to every statement (`sql.fetch(engine, ...)`).
+    # Piccolo binds a Table class to one engine (`_meta.db`, from piccolo_conf, which only the
+    # migration runner still uses), and `.run(node=...)` picks among one PostgresEngine's
+    # extra nodes only: neither lets two apps in one process use PostgreSQL and SQLite.
     dsn = settings.postgres_dsn
     if dsn and dsn.startswith(SQLITE_PREFIX):
         return SQLiteEngine(path=dsn.removeprefix(SQLITE_PREFIX), timeout=SQLITE_BUSY_TIMEOUT)

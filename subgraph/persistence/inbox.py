@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from subgraph.persistence.tables import ProcessedMessageRow
+from piccolo.engine.base import Engine
+
+from subgraph.persistence.sql import fetch
 
 
 class ProcessedMessages:
     """The de-duplication record of consumed events. Writes run inside the unit of work."""
+
+    def __init__(self, engine: Engine[Any]) -> None:
+        self.engine = engine
 
     async def record(self, event_id: str, *, now: datetime) -> bool:
         """Remember `event_id`; False when it was already processed (a redelivery).
@@ -16,20 +22,20 @@ class ProcessedMessages:
         The unique index decides races: a second consumer of the same message waits for the
         first one's transaction and then inserts nothing.
         """
-        inserted = (
-            await ProcessedMessageRow.insert(
-                ProcessedMessageRow(event_id=event_id, processed_at=now)
-            )
-            .on_conflict(target=ProcessedMessageRow.event_id, action="DO NOTHING")
-            .returning(ProcessedMessageRow.id)
+        inserted = await fetch(
+            self.engine,
+            "INSERT INTO processed_messages (event_id, processed_at) VALUES ({}, {}) "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING id",
+            event_id,
+            now,
         )
         return bool(inserted)
 
     async def prune(self, *, processed_before: datetime) -> int:
         """Forget ids older than the cutoff; a redelivery that late is not expected."""
-        deleted = (
-            await ProcessedMessageRow.delete()
-            .where(ProcessedMessageRow.processed_at < processed_before)
-            .returning(ProcessedMessageRow.id)
+        deleted = await fetch(
+            self.engine,
+            "DELETE FROM processed_messages WHERE processed_at < {} RETURNING id",
+            processed_before,
         )
         return len(deleted)

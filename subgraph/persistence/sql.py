@@ -3,6 +3,9 @@
 Piccolo's raw queries compile a QueryString and copy every record into a dict on each call: a
 fifth of a getOrder's CPU. Statements here use Piccolo's `{}` placeholders, never formatted
 values, and run in the current Piccolo transaction when there is one.
+
+The engine is an argument, not a table's `_meta.db`: each app runs on the engine its settings
+chose, and two apps in one process must not share one.
 """
 
 from __future__ import annotations
@@ -11,38 +14,40 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
+from piccolo.querystring import QueryString
 
 from subgraph.persistence.engine import is_postgres
-from subgraph.persistence.tables import OrderRow
 
 
-def on_postgres() -> bool:
-    return is_postgres(OrderRow._meta.db)
+def on_postgres(engine: Engine[Any]) -> bool:
+    return is_postgres(engine)
 
 
-def ids_in(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+def ids_in(engine: Engine[Any], column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
     """A condition "`column` is one of `ids`" with its placeholder values.
 
     On PostgreSQL the ids travel as one array, so the statement text is the same whatever the
     batch size and asyncpg prepares it once; SQLite gets one placeholder per id. `column` must
     be a literal from the caller, never input.
     """
-    if on_postgres():
+    if on_postgres(engine):
         return f"{column} = ANY({{}}::bigint[])", [list(ids)]
     return f"{column} IN ({', '.join('{}' for _ in ids)})", list(ids)
 
 
-async def fetch(sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
-    """Run one statement with `{}` placeholders; its rows."""
-    engine = OrderRow._meta.db
+async def fetch(engine: Engine[Any], sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
+    """Run one statement with `{}` placeholders on `engine`; its rows."""
     if isinstance(engine, PostgresEngine):
         transaction = engine.current_transaction.get()
         if transaction is not None:
             return await transaction.connection.fetch(_numbered(sql), *args)  # type: ignore[no-any-return]
         if engine.pool is not None:
             return await engine.pool.fetch(_numbered(sql), *args)  # type: ignore[no-any-return]
-    rows: list[dict[str, Any]] = await OrderRow.raw(sql, *args)
+    rows: list[dict[str, Any]] = engine.transform_response_to_dicts(
+        await engine.run_querystring(QueryString(sql, *args))
+    )
     return rows
 
 

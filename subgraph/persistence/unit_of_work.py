@@ -1,4 +1,4 @@
-"""One transaction per use case: the change and the events it recorded commit together."""
+"""One transaction per use case: the changes and the events they recorded commit together."""
 
 from __future__ import annotations
 
@@ -10,23 +10,21 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from subgraph.domain.order import Order
 from subgraph.persistence.inbox import ProcessedMessages
-from subgraph.persistence.repository import OrderRepository
+from subgraph.persistence.outbox import write_events
+from subgraph.persistence.writes import OrderWrites
 
 
 class UnitOfWork:
-    """`async with uow:` opens a transaction; leaving it normally commits the changes and the
-    outbox rows of every order passed to `collect`, an exception rolls everything back."""
+    """`async with uow:` opens a transaction; leaving it normally writes the events recorded by
+    every order that `orders` stored in it to the outbox and commits, an exception rolls
+    everything back."""
 
     def __init__(self, engine: Engine[Any]) -> None:
         self.engine = engine
-        self.orders = OrderRepository()
-        self.inbox = ProcessedMessages()
-        self._seen: list[Order] = []
+        self._stored: list[Order] = []
+        self.orders = OrderWrites(engine, self._stored.append)
+        self.inbox = ProcessedMessages(engine)
         self._transaction: object | None = None
-
-    def collect(self, order: Order) -> None:
-        """Have this order's recorded events written to the outbox at commit."""
-        self._seen.append(order)
 
     async def __aenter__(self) -> UnitOfWork:
         if isinstance(self.engine, SQLiteEngine):
@@ -37,7 +35,7 @@ class UnitOfWork:
             transaction = self.engine.transaction()
         self._transaction = transaction
         await transaction.__aenter__()
-        self._seen = []
+        self._stored.clear()
         return self
 
     async def __aexit__(
@@ -51,12 +49,15 @@ class UnitOfWork:
         assert transaction is not None
         try:
             if exc is None:
-                for order in self._seen:
-                    await self.orders.add_to_outbox(order.events)
+                # An order stored twice (saved, then deleted) is written once: its events
+                # list holds everything it recorded.
+                unique = {id(order): order for order in self._stored}.values()
+                await write_events(self.engine, [e for o in unique for e in o.events])
         except BaseException as error:
             await transaction.__aexit__(type(error), error, error.__traceback__)  # type: ignore[attr-defined]
             raise
         await transaction.__aexit__(exc_type, exc, tb)  # type: ignore[attr-defined]
         if exc is None:
-            for order in self._seen:
+            for order in self._stored:
                 order.events.clear()
+        self._stored.clear()

@@ -8,12 +8,15 @@ import json
 import pytest
 
 from subgraph import service
+from subgraph.api.loaders import Loaders
 from subgraph.domain.access import Principal
 from subgraph.domain.errors import ConcurrentModification, DomainError
-from subgraph.domain.order import OrderStatus
+from subgraph.domain.order import Order, OrderStatus
 from subgraph.persistence.piccolo_conf import DB
+from subgraph.persistence.shared_reads import SharedOrderReads
 from subgraph.persistence.tables import OrderRow, OrderStatusChangeRow, OutboxRow
 from subgraph.persistence.unit_of_work import UnitOfWork
+from subgraph.ports import Parent
 
 ADMIN = Principal(user_id="admin", is_admin=True)
 ALICE = Principal(user_id="alice")
@@ -24,6 +27,19 @@ pytestmark = pytest.mark.usefixtures("pool")
 
 def uow() -> UnitOfWork:
     return UnitOfWork(DB)
+
+
+def reads() -> SharedOrderReads:
+    return SharedOrderReads(DB)
+
+
+async def get_order(principal: Principal, raw_id: str) -> Order | None:
+    """`getOrder` and `_entities` of an Order read through a request's loader."""
+
+    async def caller() -> Principal:
+        return principal
+
+    return await Loaders(reads=reads(), principal=caller).order_by_id.load(raw_id)
 
 
 async def place(principal: Principal = ALICE, **kwargs: object) -> int:
@@ -69,21 +85,23 @@ async def test_lists_are_newest_first_and_filtered() -> None:
     third = await place(BOB, product_id="p1")
     await service.cancel_order(uow=uow(), principal=ALICE, order_id=second)
 
-    every = await service.list_orders(uow=uow(), principal=ADMIN)
+    every = await service.list_orders(orders=reads(), principal=ADMIN)
     assert [o.id for o in every] == [third, second, first]
-    by_product = await service.list_orders(uow=uow(), principal=ADMIN, product_id="p1")
+    by_product = await service.list_orders(orders=reads(), principal=ADMIN, product_id="p1")
     assert [o.id for o in by_product] == [third, first]
-    cancelled = await service.list_orders(uow=uow(), principal=ADMIN, status=OrderStatus.CANCELLED)
+    cancelled = await service.list_orders(
+        orders=reads(), principal=ADMIN, status=OrderStatus.CANCELLED
+    )
     assert [o.id for o in cancelled] == [second]
-    page = await service.list_orders(uow=uow(), principal=ADMIN, limit=1, offset=1)
+    page = await service.list_orders(orders=reads(), principal=ADMIN, limit=1, offset=1)
     assert [o.id for o in page] == [second]
 
 
 async def test_a_non_admin_lists_only_their_own_orders_whatever_the_filters() -> None:
     mine = await place(ALICE)
     await place(BOB)
-    assert [o.id for o in await service.list_orders(uow=uow(), principal=ALICE)] == [mine]
-    assert await service.list_orders(uow=uow(), principal=ALICE, user_id="bob") == []
+    assert [o.id for o in await service.list_orders(orders=reads(), principal=ALICE)] == [mine]
+    assert await service.list_orders(orders=reads(), principal=ALICE, user_id="bob") == []
 
 
 async def test_pages_for_many_parents_come_from_one_query_cut_per_parent() -> None:
@@ -91,9 +109,9 @@ async def test_pages_for_many_parents_come_from_one_query_cut_per_parent() -> No
         for _ in range(3):
             await place(ADMIN, user_id=user)
     pages = await service.list_orders_of_parents(
-        uow=uow(),
+        orders=reads(),
         principal=ADMIN,
-        column="user_id",
+        parent=Parent.USER,
         parent_ids=["u1", "u2", "u3", "nobody"],
         status=None,
         limit=2,
@@ -161,7 +179,7 @@ async def test_deleting_removes_the_order_and_its_history_and_records_the_event(
 
 async def test_ids_that_cannot_name_an_order_are_not_found() -> None:
     for raw in ["abc", "-1", "0", str(2**70), ""]:
-        assert await service.get_order(uow=uow(), principal=ADMIN, order_id=raw) is None
+        assert await get_order(ADMIN, raw) is None
 
 
 async def test_ids_do_not_run_out_at_two_billion() -> None:
@@ -178,5 +196,5 @@ async def test_ids_do_not_run_out_at_two_billion() -> None:
     await OrderRow.raw("SELECT setval('orders_id_seq', 3000000000)")
     order_id = await place()
     assert order_id == 3_000_000_001
-    found = await service.get_order(uow=uow(), principal=ADMIN, order_id=str(order_id))
+    found = await get_order(ADMIN, str(order_id))
     assert found is not None and found.id == order_id

@@ -8,7 +8,9 @@ from subgraph import service
 from subgraph.domain.access import Principal
 from subgraph.domain.order import OrderStatus
 from subgraph.persistence.piccolo_conf import DB
+from subgraph.persistence.shared_reads import SharedOrderReads
 from subgraph.persistence.unit_of_work import UnitOfWork
+from subgraph.ports import Parent
 
 ADMIN = Principal(user_id="admin", is_admin=True)
 
@@ -33,9 +35,9 @@ async def pages(
     status: OrderStatus | None = None,
 ) -> dict[str, list[int]]:
     found = await service.list_orders_of_parents(
-        uow=UnitOfWork(DB),
+        orders=SharedOrderReads(DB),
         principal=principal,
-        column=column,  # type: ignore[arg-type]
+        parent=Parent.USER if column == "user_id" else Parent.PRODUCT,
         parent_ids=parents,
         status=status,
         limit=limit,

@@ -12,10 +12,11 @@ import asyncpg
 import pytest
 
 from subgraph import service
-from subgraph.api.loaders import Loaders, SharedReads
+from subgraph.api.loaders import Loaders
 from subgraph.domain.access import Principal
 from subgraph.domain.order import Order
 from subgraph.persistence.piccolo_conf import DB
+from subgraph.persistence.shared_reads import SharedOrderReads
 from subgraph.persistence.unit_of_work import UnitOfWork
 
 pytestmark = pytest.mark.usefixtures("pool")
@@ -52,16 +53,16 @@ async def load(loaders: Loaders, order_id: int) -> Order | None:
     return await loaders.order_by_id.load(str(order_id))
 
 
-def loaders_for(principal: Principal, shared: SharedReads) -> Loaders:
+def loaders_for(principal: Principal, shared: SharedOrderReads) -> Loaders:
     async def who() -> Principal:
         return principal
 
-    return Loaders(uow=UnitOfWork(DB), principal=who, shared=shared)
+    return Loaders(reads=shared, principal=who)
 
 
 async def test_lookups_of_concurrent_requests_are_one_statement(order_selects: list[str]) -> None:
     ids = [await place("alice") for _ in range(6)]
-    shared = SharedReads(DB)
+    shared = SharedOrderReads(DB)
     order_selects.clear()
 
     # Six requests, each with its own loaders, asking at the same time; two ask for the same.
@@ -77,7 +78,7 @@ async def test_lookups_of_concurrent_requests_are_one_statement(order_selects: l
 
 async def test_each_request_still_sees_only_its_callers_orders(order_selects: list[str]) -> None:
     alices, bobs = await place("alice"), await place("bob")
-    shared = SharedReads(DB)
+    shared = SharedOrderReads(DB)
     order_selects.clear()
 
     alice, bob = loaders_for(ALICE, shared), loaders_for(BOB, shared)
@@ -94,13 +95,13 @@ async def test_each_request_still_sees_only_its_callers_orders(order_selects: li
 
 
 async def test_a_request_in_a_transaction_reads_its_own_writes() -> None:
-    shared = SharedReads(DB)
+    shared = SharedOrderReads(DB)
     uow = UnitOfWork(DB)
 
     async def admin() -> Principal:
         return ADMIN
 
-    loaders = Loaders(uow=uow, principal=admin, shared=shared)
+    loaders = Loaders(reads=shared, principal=admin)
     now = datetime.now(UTC)
     async with uow:
         stored = await uow.orders.add(
@@ -122,13 +123,13 @@ async def test_no_request_sees_another_requests_uncommitted_order() -> None:
     """A batch runs in the context of the request that opened it: were that request inside a
     transaction, the shared statement would run on its connection and show the others what
     it has not committed."""
-    shared = SharedReads(DB)
+    shared = SharedOrderReads(DB)
     uow = UnitOfWork(DB)
 
     async def admin() -> Principal:
         return ADMIN
 
-    writer = Loaders(uow=uow, principal=admin, shared=shared)
+    writer = Loaders(reads=shared, principal=admin)
     reader = loaders_for(ADMIN, shared)
     async with uow:
         stored = await uow.orders.add(
@@ -152,12 +153,12 @@ async def test_a_failed_statement_fails_every_request_that_shared_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ids = [await place("alice") for _ in range(2)]
-    shared = SharedReads(DB)
+    shared = SharedOrderReads(DB)
 
     async def broken(self: Any, order_ids: Any) -> Any:
         raise ConnectionError("database went away")
 
-    monkeypatch.setattr("subgraph.persistence.repository.OrderRepository.get_many", broken)
+    monkeypatch.setattr("subgraph.persistence.reads.OrderReads.get_many", broken)
     first, second = loaders_for(ADMIN, shared), loaders_for(ADMIN, shared)
     outcomes = await asyncio.gather(
         first.order_by_id.load(str(ids[0])),
@@ -170,17 +171,11 @@ async def test_a_failed_statement_fails_every_request_that_shared_it(
 async def test_pages_of_concurrent_requests_are_one_statement(order_selects: list[str]) -> None:
     alices = [await place("alice") for _ in range(3)]
     bobs = [await place("bob") for _ in range(2)]
-    shared = SharedReads(DB)
+    shared = SharedOrderReads(DB)
     order_selects.clear()
 
     async def page(principal: Principal, **filters: Any) -> list[int]:
-        loaders = loaders_for(principal, shared)
-        orders = await service.list_orders(
-            uow=UnitOfWork(DB),
-            principal=principal,
-            read_user_pages=loaders.shared_user_pages(),
-            **filters,
-        )
+        orders = await service.list_orders(orders=shared, principal=principal, **filters)
         return [o.id for o in orders if o.id is not None]
 
     pages = await asyncio.gather(
@@ -212,7 +207,7 @@ async def test_a_large_batch_stays_one_statement_of_its_own(
         return await original(self, query, args, *rest, **kwargs)
 
     monkeypatch.setattr(asyncpg.connection.Connection, "_execute", recording)
-    shared = SharedReads(DB)
+    shared = SharedOrderReads(DB)
     # Six requests of 400 ids each (the three real ones and 397 that name no order).
     wanted = [[*ids, *range(10_000 + 400 * n, 10_397 + 400 * n)] for n in range(6)]
     requests = [loaders_for(ADMIN, shared) for _ in wanted]
@@ -235,7 +230,7 @@ async def test_users_orders_of_concurrent_requests_are_one_statement(
     """`User.orders`, as the router asks for it: a few users per request, many requests."""
     alices = sorted([await place("alice") for _ in range(2)], reverse=True)
     bobs = sorted([await place("bob") for _ in range(2)], reverse=True)
-    shared = SharedReads(DB)
+    shared = SharedOrderReads(DB)
     order_selects.clear()
 
     async def orders_of(principal: Principal, user: str) -> list[int]:

@@ -217,7 +217,7 @@ async def test_published_rows_and_consumed_ids_are_pruned_after_the_retention(
 
     store = OutboxStore(DB, RetryPolicy(base_seconds=1, max_seconds=1))
     assert await store.prune(published_before=cutoff) == 1
-    assert await ProcessedMessages().prune(processed_before=cutoff) == 1
+    assert await ProcessedMessages(DB).prune(processed_before=cutoff) == 1
 
     left = await support.query("SELECT order_id FROM order_outbox ORDER BY order_id")
     assert [r["order_id"] for r in left] == [recent.id, waiting.id]
@@ -244,11 +244,11 @@ async def test_a_claim_reads_a_few_rows_per_event_whatever_the_statistics_say(
     )
     async with store.claim(limit=100) as claim:
         named = await fetch(
-            "SELECT name FROM pg_prepared_statements WHERE statement LIKE {}", "%head.order_id%"
+            DB, "SELECT name FROM pg_prepared_statements WHERE statement LIKE {}", "%head.order_id%"
         )
         name = str(named[0]["name"])
         assert re.fullmatch(r"__asyncpg_stmt_\w+__", name)
-        plan = await fetch(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {name}(now(), 100)")
+        plan = await fetch(DB, f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {name}(now(), 100)")
     assert [m.order_id for m in claim.messages] == list(range(3001, 3101))
     # A few rows per claimed event; the generic plan read the whole table per candidate.
     assert _rows_read(json.loads(plan[0]["QUERY PLAN"])[0]["Plan"]) < 1000
@@ -266,10 +266,10 @@ async def test_a_claim_over_a_large_outbox_is_not_jit_compiled(outbox_db: str) -
     store = OutboxStore(DB, RetryPolicy(base_seconds=1, max_seconds=1))
     async with store.claim(limit=100) as claim:
         named = await fetch(
-            "SELECT name FROM pg_prepared_statements WHERE statement LIKE {}", "%head.order_id%"
+            DB, "SELECT name FROM pg_prepared_statements WHERE statement LIKE {}", "%head.order_id%"
         )
         name = str(named[0]["name"])
-        plan = await fetch(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {name}(now(), 100)")
+        plan = await fetch(DB, f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {name}(now(), 100)")
     assert [m.order_id for m in claim.messages] == list(range(1, 101))
     assert "JIT" not in json.loads(plan[0]["QUERY PLAN"])[0]
 

@@ -8,7 +8,11 @@ import pytest
 from pydantic import ValidationError
 
 from subgraph.domain.order import Order, OrderStatus
-from subgraph.messaging.schemas import EVENT_MODELS, InventoryRejected, InventoryReserved
+from subgraph.messaging.schemas import (
+    EVENT_MODELS,
+    InventoryRejectedMessage,
+    InventoryReservedMessage,
+)
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -39,7 +43,7 @@ def test_an_event_with_a_missing_contract_field_does_not_match_its_schema() -> N
 
 
 def test_inventory_results_accept_a_numeric_order_id_and_ignore_unknown_fields() -> None:
-    result = InventoryReserved.model_validate(
+    result = InventoryReservedMessage.model_validate(
         {"event_id": "e1", "order_id": 12, "occurred_at": "2026-11-25T10:00:00Z", "sku": "x"}
     )
     assert result.order_id == "12"
@@ -56,4 +60,4 @@ def test_inventory_results_accept_a_numeric_order_id_and_ignore_unknown_fields()
 )
 def test_an_incomplete_or_malformed_rejection_is_refused(body: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
-        InventoryRejected.model_validate(body)
+        InventoryRejectedMessage.model_validate(body)

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from piccolo.engine.postgres import PostgresEngine
 
 from bench import floors
-from subgraph.persistence import repository, sql
-from subgraph.persistence.repository import OrderFilter, OrderRepository
+from subgraph.persistence import reads, sql
+from subgraph.persistence.reads import OrderReads
+from subgraph.ports import OrderFilter, Parent
 
 
 @pytest.fixture
@@ -17,14 +19,17 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, tuple[Any,
     """The statements the repository would send to PostgreSQL, numbered as asyncpg gets them."""
     statements: list[tuple[str, tuple[Any, ...]]] = []
 
-    async def fetch(text: str, *args: Any) -> list[Any]:
+    async def fetch(engine: Any, text: str, *args: Any) -> list[Any]:
         statements.append((sql._numbered(text), args))
         return []
 
-    monkeypatch.setattr(repository, "fetch", fetch)
-    monkeypatch.setattr(repository, "on_postgres", lambda: True)
-    monkeypatch.setattr(sql, "on_postgres", lambda: True)
+    monkeypatch.setattr(reads, "fetch", fetch)
     yield statements
+
+
+def postgres_reads() -> OrderReads:
+    """Reads on an engine that is never connected: the statements are caught before."""
+    return OrderReads(PostgresEngine(config={"dsn": "postgresql://nowhere/never"}))
 
 
 def _words(text: str) -> list[str]:
@@ -34,8 +39,8 @@ def _words(text: str) -> list[str]:
 async def test_the_users_floor_runs_the_statement_of_user_orders(
     sent: list[tuple[str, tuple[Any, ...]]],
 ) -> None:
-    await OrderRepository().list_by_parents(
-        "user_id", ["1", "2"], OrderFilter(), limit=floors.ENTITY_PAGE, offset=0
+    await postgres_reads().pages_of(
+        Parent.USER, ["1", "2"], OrderFilter(), limit=floors.ENTITY_PAGE, offset=0
     )
     [(text, args)] = sent
     assert _words(text) == _words(floors.ORDERS_OF_USERS)
@@ -45,7 +50,7 @@ async def test_the_users_floor_runs_the_statement_of_user_orders(
 async def test_the_orders_floor_runs_the_statement_of_orders_by_id(
     sent: list[tuple[str, tuple[Any, ...]]],
 ) -> None:
-    await OrderRepository().get_many([3, 4])
+    await postgres_reads().get_many([3, 4])
     [(text, args)] = sent
     assert _words(text) == _words(floors.ORDERS_BY_ID)
     assert args == ([3, 4],)

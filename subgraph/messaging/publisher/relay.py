@@ -152,7 +152,7 @@ class OutboxRelay:
         self._pruned_at = now
         cutoff = now - self.options.retention
         pruned = await self.store.prune(published_before=cutoff)
-        forgotten = await ProcessedMessages().prune(processed_before=cutoff)
+        forgotten = await ProcessedMessages(self.store.engine).prune(processed_before=cutoff)
         if pruned or forgotten:
             logger.info(
                 "outbox: pruned %d published events and %d processed ids", pruned, forgotten

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -34,16 +33,6 @@ ADMIN_ROLE = "admin"
 ADMIN_SCOPE = "orders:admin"
 JWKS_TIMEOUT_SECONDS = 5
 VERIFIED_TTL_SECONDS = 300.0  # for a fixed key: bounds how long a cached entry is trusted
-
-__all__ = [
-    "AuthenticationFailed",
-    "ConfigurationError",
-    "RedactTokens",
-    "TokenVerifier",
-    "issue_token",
-    "principal_from_claims",
-    "signing_secret",
-]
 
 
 class AuthenticationFailed(Exception):
@@ -271,51 +260,3 @@ def signing_secret(settings: Settings) -> str:
         "Anyone can mint tokens for this instance; set JWT_SECRET_KEY before exposing it."
     )
     return DEVELOPMENT_SECRET
-
-
-def issue_token(
-    settings: Settings, *, subject: str, roles: Iterable[str] = (), ttl_seconds: int = 3600
-) -> str:
-    """A token signed with the configured HS secret, for GraphiQL, scripts and tests."""
-    if settings.jwt_jwks_url or settings.jwt_public_key:
-        raise ConfigurationError(
-            "this instance accepts tokens signed by your issuer's private key "
-            "(JWT_PUBLIC_KEY / JWT_JWKS_URL); mint them there, not with `token`"
-        )
-    if ttl_seconds <= 0:
-        raise ConfigurationError("--ttl must be a positive number of seconds")
-    now = int(time.time())
-    algorithm = next((a for a in settings.jwt_algorithms if a in HMAC_ALGORITHMS), "HS256")
-    claims: dict[str, Any] = {"sub": subject, "iat": now, "exp": now + ttl_seconds}
-    if roles:
-        claims[settings.jwt_roles_claim] = list(roles)
-    if settings.jwt_audience:
-        claims["aud"] = settings.jwt_audience
-    if settings.jwt_issuer:
-        claims["iss"] = settings.jwt_issuer
-    return jwt.encode(claims, signing_secret(settings), algorithm=algorithm)
-
-
-# A compact JWS (three base64url parts, the first a JSON header) and credential query parameters.
-_JWT_SHAPE = re.compile(r"eyJ[\w-]*\.[\w-]*\.[\w-]*")
-_CREDENTIAL_PARAMETER = re.compile(
-    r"((?:access_token|id_token|token|jwt|authorization)=)[^&\s\"']+", re.IGNORECASE
-)
-REDACTED = "[redacted]"
-
-
-def redact(text: str) -> str:
-    """`text` with anything shaped like a token replaced, for log lines."""
-    text = _JWT_SHAPE.sub(REDACTED, text)
-    return _CREDENTIAL_PARAMETER.sub(lambda m: m.group(1) + REDACTED, text)
-
-
-class RedactTokens(logging.Filter):
-    """Scrub tokens from log records: an access log line would otherwise show `?token=...`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        return True
