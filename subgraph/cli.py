@@ -78,21 +78,32 @@ def _start_messaging_process() -> MessagingProcess | None:
 
     settings = get_settings()
     relay, consume = settings.outbox_relay_enabled, settings.inventory_consumer_enabled
-    if not settings.messaging_process or settings.rabbitmq_url is None:
+    if not settings.messaging_process or not (relay or consume):
         return None
-    if not (relay or consume):
+    if settings.rabbitmq_url is None:
+        # Said once here, not once per worker: the workers are told to leave messaging alone.
+        logging.getLogger("subgraph.messaging").warning(
+            "RABBITMQ_URL is not set: no messaging process runs; events stay in the outbox "
+            "until a relay with a broker runs (`orders-subgraph relay`)"
+        )
+        _leave_messaging_to_no_worker()
         return None
     command = [sys.executable, "-m", "subgraph.cli", "relay"]
     if not relay:
         command.append("--no-relay")
     if not consume:
         command.append("--no-consume")
-    os.environ["OUTBOX_RELAY_ENABLED"] = "false"
-    os.environ["INVENTORY_CONSUMER_ENABLED"] = "false"
-    get_settings.cache_clear()  # with one worker, uvicorn builds the app in this process
+    _leave_messaging_to_no_worker()
     process = MessagingProcess(command)
     process.start()
     return process
+
+
+def _leave_messaging_to_no_worker() -> None:
+    """The workers read their settings from the environment when they start."""
+    os.environ["OUTBOX_RELAY_ENABLED"] = "false"
+    os.environ["INVENTORY_CONSUMER_ENABLED"] = "false"
+    get_settings.cache_clear()  # with one worker, uvicorn builds the app in this process
 
 
 def _migrate(_: argparse.Namespace) -> int:

@@ -95,6 +95,26 @@ class Settings(BaseSettings):
             )
         return frozenset(by_folded_name[name.lower()] for name in names)
 
+    @field_validator(
+        "database_url",
+        "postgres_user",
+        "postgres_password",
+        "postgres_db",
+        "rabbitmq_url",
+        "jwt_secret_key",
+        "jwt_public_key",
+        "jwt_jwks_url",
+        "jwt_audience",
+        "jwt_issuer",
+        mode="before",
+    )
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        # Compose files write `RABBITMQ_URL=` for "none": an empty value is no value.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @model_validator(mode="after")
     def _pool_bounds(self) -> Settings:
         if self.db_pool_min_size > self.db_pool_max_size:

@@ -237,3 +237,27 @@ async def test_a_killed_server_takes_its_messaging_process_with_it(
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_an_empty_rabbitmq_url_starts_no_messaging_process_and_says_so_once(
+    outbox_db: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = _env(RABBITMQ_URL="", LOG_LEVEL="INFO")
+    args = ["serve", "--port", str(port), "--workers", "2", "--no-migrate"]
+    with _process(args, env, log=log) as server:
+        placed = await _serve_and_place(port, ["u1"])
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            ready = (await client.get("/health/ready")).json()
+        children = child_processes(server.pid)
+        server.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(server.wait, WAIT) == 0
+    assert placed == ["1"]
+    assert ready["broker"] == "disabled"
+    assert ready["outbox"]["unpublished"] == 1  # the event waits in the outbox
+    assert _messaging_children(server.pid) == []
+    assert not any(b"relay" in word for _, command in children for word in command)
+    text = log.read_text()
+    assert text.count("RABBITMQ_URL is not set") == 1, text
+    assert "restarting" not in text and "exited with" not in text, text

@@ -76,3 +76,22 @@ def test_secrets_are_not_shown_in_the_settings_repr(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("RABBITMQ_URL", "amqp://guest:topsecret@localhost/")
     text = repr(Settings())
     assert "hunter2" not in text and "topsecret" not in text
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "RABBITMQ_URL",
+        "DATABASE_URL",
+        "JWT_JWKS_URL",
+        "JWT_PUBLIC_KEY",
+        "JWT_SECRET_KEY",
+        "POSTGRES_DB",
+    ],
+)
+@pytest.mark.parametrize("empty", ["", "   "])
+def test_an_optional_setting_set_but_empty_is_unset(
+    monkeypatch: pytest.MonkeyPatch, name: str, empty: str
+) -> None:
+    monkeypatch.setenv(name, empty)
+    assert getattr(Settings(), name.lower()) is None
