@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,8 @@ ADMIN_ROLE = "admin"
 ADMIN_SCOPE = "orders:admin"
 JWKS_TIMEOUT_SECONDS = 5
 VERIFIED_TTL_SECONDS = 300.0  # for a fixed key: bounds how long a cached entry is trusted
+
+Clock = Callable[[], float]  # epoch seconds; time.time in service, a fake in tests
 
 
 class AuthenticationFailed(Exception):
@@ -84,8 +86,9 @@ class VerifiedTokens:
 class TokenVerifier:
     """Checks `Authorization: Bearer <jwt>` headers against the configured key."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock = time.time) -> None:
         self._settings = settings
+        self._clock = clock
         self._algorithms = list(dict.fromkeys(settings.jwt_algorithms))
         self._jwks: PyJWKClient | None = None
         self._key: Any = None
@@ -133,7 +136,7 @@ class TokenVerifier:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationFailed("Authorization header must be: Bearer <token>")
-        now = time.time()
+        now = self._clock()
         known = self._verified.get(token, now)
         if known is not None:
             return known
@@ -151,27 +154,42 @@ class TokenVerifier:
 
     def _verify(self, token: str) -> tuple[Principal, Validity]:
         settings = self._settings
+        leeway = settings.jwt_leeway_seconds
         try:
+            # PyJWT reads the time itself, so the time claims are checked here against our
+            # clock, in PyJWT's order (signature and required claims; iat, nbf, exp; then iss,
+            # aud, sub), and a token with several faults gets the same reason as before.
             claims = jwt.decode(
                 token,
                 key=self._key_for(token),
                 algorithms=self._algorithms,
-                audience=settings.jwt_audience,
-                issuer=settings.jwt_issuer,
-                leeway=settings.jwt_leeway_seconds,
                 options={
                     "require": ["exp", "sub"],
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "verify_exp": False,
+                    "verify_iss": False,
+                    "verify_aud": False,
+                    "verify_sub": False,
+                    "verify_jti": False,
+                },
+            )
+            valid = _validity(claims, now=self._clock(), leeway=leeway)
+            jwt.decode(
+                token,
+                audience=settings.jwt_audience,
+                issuer=settings.jwt_issuer,
+                options={
+                    "verify_signature": False,
                     "verify_aud": settings.jwt_audience is not None,
                     "verify_iss": settings.jwt_issuer is not None,
+                    "verify_sub": True,
+                    "verify_jti": True,
                 },
             )
         except jwt.PyJWTError as error:
             raise AuthenticationFailed(_reason(error)) from None
-        principal = principal_from_claims(claims, roles_claim=settings.jwt_roles_claim)
-        leeway = settings.jwt_leeway_seconds
-        # PyJWT has checked that `exp` (required) and `nbf` (if any) are numbers.
-        not_before = float(claims["nbf"]) - leeway if "nbf" in claims else float("-inf")
-        return principal, Validity(not_before, float(claims["exp"]) + leeway)
+        return principal_from_claims(claims, roles_claim=settings.jwt_roles_claim), valid
 
     def _key_for(self, token: str) -> Any:
         if self._jwks is None:
@@ -186,6 +204,30 @@ class TokenVerifier:
         except ValueError as error:  # a JWKS response that is not JSON
             logger.warning("the JWK set from JWT_JWKS_URL is unreadable: %s", error)
             raise jwt.PyJWKClientConnectionError("unreadable JWK set") from None
+
+
+def _validity(claims: dict[str, Any], *, now: float, leeway: float) -> Validity:
+    """The token's window at `now`, with PyJWT's checks and errors for iat, nbf and exp."""
+    if "iat" in claims:
+        issued = _seconds(claims["iat"], jwt.InvalidIssuedAtError("iat must be an integer"))
+        if issued > now + leeway:
+            raise jwt.ImmatureSignatureError("The token is not yet valid (iat)")
+    not_before = float("-inf")
+    if "nbf" in claims:
+        not_before = _seconds(claims["nbf"], jwt.DecodeError("nbf must be an integer")) - leeway
+        if not_before > now:
+            raise jwt.ImmatureSignatureError("The token is not yet valid (nbf)")
+    expires = _seconds(claims["exp"], jwt.DecodeError("exp must be an integer")) + leeway
+    if expires <= now:
+        raise jwt.ExpiredSignatureError("Signature has expired")
+    return Validity(not_before, expires)
+
+
+def _seconds(value: Any, invalid: jwt.PyJWTError) -> int:
+    try:
+        return int(value)
+    except (ValueError, TypeError, OverflowError):
+        raise invalid from None
 
 
 _REASONS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (

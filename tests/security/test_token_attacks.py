@@ -268,8 +268,13 @@ async def test_a_key_withdrawn_from_the_jwks_stops_working_once_the_cached_set_e
     async with app_with(**settings) as client:
         before = await client.post("/graphql", json={"query": QUERY}, headers=trusted)
         jwks_server.keys = [keys.stranger.jwk()]  # the trusted key is withdrawn
-        await asyncio.sleep(0.4)
-        after = await client.post("/graphql", json={"query": QUERY}, headers=trusted)
+        withdrawn_at = time.monotonic()
+        # PyJWT's JWK set cache keeps its own monotonic time: wait for the refusal (bounded).
+        while True:
+            after = await client.post("/graphql", json={"query": QUERY}, headers=trusted)
+            if "errors" in after.json() or time.monotonic() - withdrawn_at > 5:
+                break
+            await asyncio.sleep(0.05)
     assert before.json() == {"data": {"getOrders": []}}
     assert after.json()["errors"][0]["message"] == "Token signing key is unknown"
 
@@ -365,16 +370,74 @@ async def test_entities_without_a_token_refuse_every_order_of_a_batch_in_its_own
     ]
 
 
-async def test_a_remembered_token_is_refused_once_it_expires(app_with: AppFactory) -> None:
-    expires = int(time.time()) + 2
-    token = {"Authorization": f"Bearer {hs(exp=expires)}"}
-    async with app_with(jwt_leeway_seconds=0) as client:
-        fresh = await client.post("/graphql", json={"query": QUERY}, headers=token)
-        again = await client.post("/graphql", json={"query": QUERY}, headers=token)
-        await asyncio.sleep(expires - time.time() + 0.1)
-        expired = await client.post("/graphql", json={"query": QUERY}, headers=token)
-    assert fresh.json() == again.json() == {"data": {"getOrders": []}}
-    assert expired.json() == refusal("Token has expired")
+class FakeClock:
+    """Epoch seconds that move only when the test says so."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    from subgraph.auth import AuthenticationFailed, TokenVerifier
+    from subgraph.settings import Settings
+
+    clock = FakeClock(time.time())
+    verifier = TokenVerifier(Settings(jwt_leeway_seconds=0), clock=clock)
+    header = f"Bearer {hs(sub='7', iat=int(clock.now), exp=int(clock.now) + 2)}"
+
+    fresh = await verifier.verify_header(header)
+    clock.now += 1
+    remembered = await verifier.verify_header(header)
+    clock.now += 1.5  # past `exp`, well within the cache's own lifetime
+    with pytest.raises(AuthenticationFailed) as expired:
+        await verifier.verify_header(header)
+    assert fresh.user_id == remembered.user_id == "7"
+    assert str(expired.value) == "Token has expired"
+
+
+@pytest.mark.parametrize(
+    ("claims", "now", "reason"),
+    [
+        ({"exp": 1_000}, 999, None),
+        ({"exp": 1_000}, 1_000 + 30, "Token has expired"),  # leeway 30 s by default
+        ({"exp": 1_000}, 1_000 + 29, None),
+        ({"exp": 2_000, "nbf": 1_000}, 1_000 - 31, "Token is not yet valid"),
+        ({"exp": 2_000, "iat": 1_000}, 1_000 - 31, "Token is not yet valid"),
+        ({"exp": "soon"}, 0, "Token is malformed or invalid"),
+        ({"exp": 2_000, "nbf": "later"}, 1_500, "Token is malformed or invalid"),
+        # Several faults: the first in PyJWT's order names the reason, as it always did.
+        ({"exp": 1_000, "aud": "someone-else"}, 5_000, "Token has expired"),
+        ({"exp": 9_000, "aud": "someone-else"}, 5_000, "Token audience is not accepted"),
+    ],
+    ids=[
+        "valid",
+        "expired",
+        "within-leeway",
+        "not-yet-valid",
+        "issued-in-the-future",
+        "exp-not-a-number",
+        "nbf-not-a-number",
+        "expired-and-wrong-audience",
+        "wrong-audience",
+    ],
+)
+def test_time_claims_are_judged_by_the_verifiers_clock(
+    claims: dict[str, Any], now: float, reason: str | None
+) -> None:
+    from subgraph.auth import AuthenticationFailed, TokenVerifier
+    from subgraph.settings import Settings
+
+    verifier = TokenVerifier(Settings(jwt_audience=AUDIENCE), clock=FakeClock(now))
+    token = jwt.encode({"sub": "7", "aud": AUDIENCE, **claims}, SECRET, algorithm="HS256")
+    if reason is None:
+        assert verifier.verify_token(token).user_id == "7"
+    else:
+        with pytest.raises(AuthenticationFailed) as refused:
+            verifier.verify_token(token)
+        assert str(refused.value) == reason
 
 
 def test_verified_tokens_are_bounded_and_forget_the_least_recently_used() -> None:
