@@ -113,7 +113,24 @@ class EventTap:
         queue = await channel.declare_queue(exclusive=True)
         await queue.bind(exchange, routing_key="order.#")
         await queue.consume(self._on_message, no_ack=True)
+        self._exchange = exchange
         return self
+
+    async def drain(self, seconds: float = WAIT) -> list[Received]:
+        """Every message the broker had accepted for us before this call, and nothing else.
+
+        A marker published now (with a publisher confirm) is queued behind every message the
+        broker confirmed earlier: once it arrives, nothing confirmed before it is still on its
+        way, so "no duplicate arrived" needs no fixed wait.
+        """
+        marker = f"drain-{id(self)}-{len(self.received)}"
+        await self._exchange.publish(
+            aio_pika.Message(b"{}", message_id=marker), routing_key="order.drain-marker"
+        )
+        await self.wait_until(lambda got: any(m.message_id == marker for m in got), seconds)
+        async with self._arrived:
+            self.received = [m for m in self.received if m.routing_key != "order.drain-marker"]
+        return list(self.received)
 
     async def __aexit__(self, *_: object) -> None:
         await self.connection.close()
