@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import NamedTuple, Protocol, Self
 
 from subgraph.domain.order import Order, OrderStatus, StatusChange
 
@@ -65,15 +65,27 @@ class OrderReader(Protocol):
         ...
 
 
+class KeyedPlacement(NamedTuple):
+    """An order placed with an idempotency key, and the `placement_request` it answered."""
+
+    order: Order
+    request: str | None  # None for orders keyed before requests were remembered
+
+
 class OrderWriter(Protocol):
     """Orders as a unit of work reads and changes them: reads see its own uncommitted writes."""
 
     async def get(self, order_id: int) -> Order | None: ...
 
-    async def find_by_idempotency_key(self, placed_by: str, key: str) -> Order | None: ...
+    async def find_by_idempotency_key(self, placed_by: str, key: str) -> KeyedPlacement | None: ...
 
     async def add(
-        self, order: Order, *, placed_by: str, idempotency_key: str | None
+        self,
+        order: Order,
+        *,
+        placed_by: str,
+        idempotency_key: str | None,
+        request: str | None = None,
     ) -> Order | None:
         """The stored order (with its id); None when `placed_by` already used this key."""
         ...

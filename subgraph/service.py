@@ -13,14 +13,15 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from subgraph.domain.access import Principal
-from subgraph.domain.errors import AccessDenied, BadInput, OrderNotFound
+from subgraph.domain.errors import AccessDenied, BadInput, IdempotencyKeyReused, OrderNotFound
 from subgraph.domain.order import (
     Order,
     OrderStatus,
     StatusChange,
     check_idempotency_key,
+    placement_request,
 )
-from subgraph.ports import OrderFilter, OrderReader, Parent, UnitOfWork
+from subgraph.ports import KeyedPlacement, OrderFilter, OrderReader, Parent, UnitOfWork
 
 MAX_PAGE_SIZE = 1000
 # orders.id is a bigserial (int8): a larger id names no order, and must not reach the
@@ -64,27 +65,41 @@ async def place_order(
     idempotency_key: str | None = None,
     clock: Clock = utc_now,
 ) -> Order:
-    """Place a PENDING order; a retry with the caller's idempotency key returns the first order."""
+    """Place a PENDING order; a retry with the caller's idempotency key returns the first order.
+
+    The same key with other arguments is IdempotencyKeyReused, and places nothing.
+    """
     principal.check_can_place_for(user_id.strip())
+    now = clock()
+    order = Order.place(user_id=user_id, product_id=product_id, quantity=quantity, now=now)
+    request = placement_request(order)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
         earlier = await uow.orders.find_by_idempotency_key(principal.user_id, idempotency_key)
         if earlier is not None:
-            return earlier
-    now = clock()
-    order = Order.place(user_id=user_id, product_id=product_id, quantity=quantity, now=now)
+            return _answered(earlier, request, idempotency_key)
     async with uow:
         stored = await uow.orders.add(
-            order, placed_by=principal.user_id, idempotency_key=idempotency_key
+            order,
+            placed_by=principal.user_id,
+            idempotency_key=idempotency_key,
+            request=request if idempotency_key is not None else None,
         )
         if stored is None:
             # A concurrent retry with the same key won the insert; its order is the answer.
             assert idempotency_key is not None
             winner = await uow.orders.find_by_idempotency_key(principal.user_id, idempotency_key)
             assert winner is not None, "the conflicting order is committed before ours resumes"
-            return winner
+            return _answered(winner, request, idempotency_key)
         stored.record_placed(event_id=new_event_id(), now=now)
     return stored
+
+
+def _answered(earlier: KeyedPlacement, request: str, key: str) -> Order:
+    """The order a key placed, if this request asks for the same (or predates the check)."""
+    if earlier.request is not None and earlier.request != request:
+        raise IdempotencyKeyReused(key)
+    return earlier.order
 
 
 async def update_order(

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     outbox_retry_base_seconds: float = Field(default=1.0, gt=0)
     outbox_retry_max_seconds: float = Field(default=60.0, gt=0)
     outbox_retention_hours: float = Field(default=168.0, ge=0)
+    # placeOrder's idempotency keys answer retries at least this long, then the relay forgets
+    # them with the published outbox rows (a retry after that places a new order).
+    idempotency_key_retention_hours: float = Field(default=24.0, ge=24)
     rabbitmq_connect_timeout_seconds: float = Field(default=10.0, gt=0)
     rabbitmq_publish_timeout_seconds: float = Field(default=10.0, gt=0)
     # The broker address printed in the AsyncAPI document; never derived from RABBITMQ_URL,

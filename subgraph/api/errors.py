@@ -41,6 +41,12 @@ class BadUserInput(ClientError):
     code = "BAD_USER_INPUT"
 
 
+class KeyReused(ClientError):
+    """placeOrder's idempotencyKey already placed a different order."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 INTERNAL = "INTERNAL_SERVER_ERROR"

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 import strawberry
 
 from subgraph import service
-from subgraph.api.errors import Forbidden
+from subgraph.api.errors import Forbidden, KeyReused
 from subgraph.api.info import Info
 from subgraph.api.types import OrderType
-from subgraph.domain.errors import AccessDenied, DomainError
+from subgraph.domain.errors import AccessDenied, DomainError, IdempotencyKeyReused
 from subgraph.domain.order import Order
 
 
@@ -42,6 +42,8 @@ async def _attempt(info: Info, action: Callable[[], Awaitable[Order]]) -> Order 
         return error
     except AccessDenied as error:
         raise Forbidden(str(error)) from None
+    except IdempotencyKeyReused as error:
+        raise KeyReused(str(error)) from None
     info.context.loaders.forget(order)
     return order
 

@@ -49,5 +49,16 @@ class AccessDenied(Exception):
     """The caller may not act on this order: a FORBIDDEN GraphQL error, not a payload."""
 
 
+class IdempotencyKeyReused(Exception):
+    """The caller's idempotency key already placed a different order: a GraphQL error with its
+    own code (a client bug to fix, not a retry to answer), and nothing changes."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"idempotencyKey {key!r} was already used to place a different order "
+            "(another userId, productId or quantity); use a new key for a new order"
+        )
+
+
 class BadInput(Exception):
     """An argument is out of range (a page limit, say); a GraphQL BAD_USER_INPUT error."""

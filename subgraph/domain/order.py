@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -83,6 +84,13 @@ def check_idempotency_key(key: str) -> str:
             f"idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
         )
     return key
+
+
+def placement_request(order: Order) -> str:
+    """What placing `order` asked for, as a short digest: a retry with the same idempotency key
+    must ask for the same (the order's quantity may change later; this does not)."""
+    asked = "\x1f".join((order.user_id, order.product_id, str(order.quantity)))
+    return hashlib.sha256(asked.encode()).hexdigest()[:32]
 
 
 def check_transition(current: OrderStatus, target: OrderStatus) -> None:

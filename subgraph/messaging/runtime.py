@@ -131,6 +131,7 @@ class Messaging:
                 gather_seconds=self.settings.outbox_gather_seconds,
                 retention=timedelta(hours=self.settings.outbox_retention_hours),
                 retry=self.retry,
+                key_retention=timedelta(hours=self.settings.idempotency_key_retention_hours),
             ),
         )
         await relay.run(self._stop)

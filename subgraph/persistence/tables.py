@@ -27,6 +27,8 @@ class OrderRow(Table, tablename="orders"):
     # Who placed it and with which key: (placed_by, idempotency_key) is unique (see migrations).
     placed_by = Varchar(length=64, null=True, default=None)
     idempotency_key = Varchar(length=255, null=True, default=None)
+    # What the keyed placement asked for (`placement_request`): a retry must ask the same.
+    idempotency_request = Varchar(length=64, null=True, default=None)
 
 
 class OrderStatusChangeRow(Table, tablename="order_status_changes"):

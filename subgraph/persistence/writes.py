@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from piccolo.engine.base import Engine
@@ -12,6 +13,18 @@ from subgraph.domain.order import Order, StatusChange
 from subgraph.persistence.mapping import order_from_row
 from subgraph.persistence.reads import OrderReads
 from subgraph.persistence.sql import fetch
+from subgraph.ports import KeyedPlacement
+
+
+async def forget_idempotency_keys(engine: Engine[Any], *, placed_before: datetime) -> int:
+    """Forget the keys of orders placed before the cutoff; returns how many."""
+    forgotten = await fetch(
+        engine,
+        "UPDATE orders SET idempotency_key = NULL, idempotency_request = NULL "
+        "WHERE idempotency_key IS NOT NULL AND created_at < {} RETURNING id",
+        placed_before,
+    )
+    return len(forgotten)
 
 
 class OrderWrites:
@@ -29,17 +42,24 @@ class OrderWrites:
     async def get(self, order_id: int) -> Order | None:
         return await self._reads.get(order_id)
 
-    async def find_by_idempotency_key(self, placed_by: str, key: str) -> Order | None:
+    async def find_by_idempotency_key(self, placed_by: str, key: str) -> KeyedPlacement | None:
         rows = await fetch(
             self.engine,
             "SELECT * FROM orders WHERE placed_by = {} AND idempotency_key = {}",
             placed_by,
             key,
         )
-        return order_from_row(rows[0]) if rows else None
+        if not rows:
+            return None
+        return KeyedPlacement(order_from_row(rows[0]), rows[0]["idempotency_request"])
 
     async def add(
-        self, order: Order, *, placed_by: str, idempotency_key: str | None
+        self,
+        order: Order,
+        *,
+        placed_by: str,
+        idempotency_key: str | None,
+        request: str | None = None,
     ) -> Order | None:
         """Insert a new order and its first history entry; None when the idempotency key is taken.
 
@@ -51,7 +71,8 @@ class OrderWrites:
         inserted = await fetch(
             self.engine,
             "INSERT INTO orders (user_id, product_id, quantity, status, created_at, updated_at, "
-            "version, placed_by, idempotency_key) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}) "
+            "version, placed_by, idempotency_key, idempotency_request) "
+            "VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
             "ON CONFLICT (placed_by, idempotency_key) DO NOTHING RETURNING id",
             order.user_id,
             order.product_id,
@@ -62,6 +83,7 @@ class OrderWrites:
             order.version,
             placed_by,
             idempotency_key,
+            request,
         )
         if not inserted:
             return None

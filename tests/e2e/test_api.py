@@ -252,6 +252,25 @@ async def test_an_idempotent_retry_over_http_returns_the_first_order(client: Any
     assert len(listed["data"]["getOrders"]) == 1
 
 
+async def test_a_reused_idempotency_key_is_an_error_with_its_code_and_changes_nothing(
+    client: Any,
+) -> None:
+    first = {"userId": "7", "productId": "1", "quantity": 2, "key": "checkout-42"}
+    placed = await gql(client, PLACE, first, headers=ALICE)
+    retried = await gql(client, PLACE, first, headers=ALICE)
+    reused = await gql(client, PLACE, {**first, "productId": "9"}, headers=ALICE)
+
+    order = placed["data"]["placeOrder"]["order"]
+    assert retried["data"]["placeOrder"]["order"] == order
+    assert reused["data"] is None
+    assert [e["extensions"]["code"] for e in reused["errors"]] == ["IDEMPOTENCY_KEY_REUSED"]
+    assert "'checkout-42'" in reused["errors"][0]["message"]
+    listed = await gql(client, LIST, {}, headers=ADMIN)
+    assert listed["data"]["getOrders"] == [
+        {"id": order["id"], "userId": "7", "productId": "1", "status": "PENDING"}
+    ]
+
+
 async def test_an_oversized_idempotency_key_is_refused(client: Any) -> None:
     variables = {"userId": "7", "productId": "1", "quantity": 1, "key": "k" * 256}
     body = await gql(client, PLACE, variables, headers=ALICE)

@@ -10,7 +10,7 @@ import pytest
 from subgraph import service
 from subgraph.api.loaders import Loaders
 from subgraph.domain.access import Principal
-from subgraph.domain.errors import ConcurrentModification, DomainError
+from subgraph.domain.errors import ConcurrentModification, DomainError, IdempotencyKeyReused
 from subgraph.domain.order import Order, OrderStatus
 from subgraph.persistence.piccolo_conf import DB
 from subgraph.persistence.shared_reads import SharedOrderReads
@@ -148,6 +148,21 @@ async def test_racing_retries_with_one_key_place_exactly_one_order() -> None:
     assert len(set(results)) == 1
     assert await OrderRow.count() == 1
     assert await OutboxRow.count() == 1, "the losers wrote no event"
+
+
+async def test_racing_placements_with_one_key_and_other_arguments_place_one_order() -> None:
+    outcomes = await asyncio.gather(
+        *(place(idempotency_key="race", quantity=1 + i % 2) for i in range(8)),
+        return_exceptions=True,
+    )
+    placed = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, IdempotencyKeyReused)]
+    assert len(set(placed)) == 1 and len(placed) + len(refused) == 8
+    row = await OrderRow.select(OrderRow.quantity).first()
+    # Every caller that asked for the winner's quantity got the winner's order.
+    assert len(placed) == sum(1 for i in range(8) if 1 + i % 2 == row["quantity"])
+    assert await OrderRow.count() == 1
+    assert await OutboxRow.count() == 1
 
 
 async def test_two_updates_from_the_same_old_state_cannot_both_succeed() -> None:

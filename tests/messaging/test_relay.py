@@ -225,6 +225,27 @@ async def test_published_rows_and_consumed_ids_are_pruned_after_the_retention(
     assert [r["event_id"] for r in ids] == ["new"]
 
 
+async def test_idempotency_keys_are_forgotten_after_their_retention(outbox_db: str) -> None:
+    from subgraph.persistence.piccolo_conf import DB
+    from subgraph.persistence.writes import forget_idempotency_keys
+
+    await support.query(
+        "INSERT INTO orders (user_id, product_id, quantity, status, created_at, updated_at, "
+        "version, placed_by, idempotency_key, idempotency_request) VALUES "
+        "('u1', 'p1', 1, 'PENDING', now() - interval '25 hours', now(), 1, 'u1', 'old', 'x'), "
+        "('u1', 'p1', 1, 'PENDING', now() - interval '23 hours', now(), 1, 'u1', 'new', 'y')"
+    )
+    cutoff = datetime.now(UTC) - timedelta(hours=24)
+    assert await forget_idempotency_keys(DB, placed_before=cutoff) == 1
+    rows = await support.query(
+        "SELECT idempotency_key, idempotency_request FROM orders ORDER BY id"
+    )
+    assert [(r["idempotency_key"], r["idempotency_request"]) for r in rows] == [
+        (None, None),
+        ("new", "y"),
+    ]
+
+
 async def test_a_claim_reads_a_few_rows_per_event_whatever_the_statistics_say(
     outbox_db: str,
 ) -> None:

@@ -12,7 +12,7 @@ from types import TracebackType
 from subgraph.domain.errors import ConcurrentModification
 from subgraph.domain.events import OrderEvent
 from subgraph.domain.order import Order, StatusChange
-from subgraph.ports import OrderFilter, Parent
+from subgraph.ports import KeyedPlacement, OrderFilter, Parent
 
 
 @dataclass
@@ -20,7 +20,7 @@ class Storage:
     """What a database would hold: orders, their history, the outbox and the inbox."""
 
     orders: dict[int, Order] = field(default_factory=dict)
-    keys: dict[tuple[str, str], int] = field(default_factory=dict)
+    keys: dict[tuple[str, str], tuple[int, str | None]] = field(default_factory=dict)
     history: dict[int, list[StatusChange]] = field(default_factory=dict)
     outbox: list[OrderEvent] = field(default_factory=list)
     processed: set[str] = field(default_factory=set)
@@ -87,19 +87,28 @@ class FakeWrites:
         order = self.storage.orders.get(order_id)
         return copy.deepcopy(order) if order else None
 
-    async def find_by_idempotency_key(self, placed_by: str, key: str) -> Order | None:
-        order_id = self.storage.keys.get((placed_by, key))
-        return await self.get(order_id) if order_id is not None else None
+    async def find_by_idempotency_key(self, placed_by: str, key: str) -> KeyedPlacement | None:
+        keyed = self.storage.keys.get((placed_by, key))
+        if keyed is None:
+            return None
+        order_id, request = keyed
+        order = await self.get(order_id)
+        return KeyedPlacement(order, request) if order is not None else None
 
     async def add(
-        self, order: Order, *, placed_by: str, idempotency_key: str | None
+        self,
+        order: Order,
+        *,
+        placed_by: str,
+        idempotency_key: str | None,
+        request: str | None = None,
     ) -> Order | None:
         if idempotency_key is not None and (placed_by, idempotency_key) in self.storage.keys:
             return None
         stored = order.stored(id=self.storage.next_id)
         self.storage.next_id += 1
         if idempotency_key is not None:
-            self.storage.keys[(placed_by, idempotency_key)] = stored.id or 0
+            self.storage.keys[(placed_by, idempotency_key)] = (stored.id or 0, request)
         self._keep(stored)
         return stored
 

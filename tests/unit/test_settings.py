@@ -95,3 +95,10 @@ def test_an_optional_setting_set_but_empty_is_unset(
 ) -> None:
     monkeypatch.setenv(name, empty)
     assert getattr(Settings(), name.lower()) is None
+
+
+def test_idempotency_keys_are_kept_at_least_a_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().idempotency_key_retention_hours == 24
+    monkeypatch.setenv("IDEMPOTENCY_KEY_RETENTION_HOURS", "12")
+    with pytest.raises(ValidationError, match="idempotency_key_retention_hours"):
+        Settings()

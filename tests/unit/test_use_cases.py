@@ -12,6 +12,7 @@ from subgraph.domain.errors import (
     AccessDenied,
     BadInput,
     ForbiddenTransition,
+    IdempotencyKeyReused,
     InvalidQuantity,
     OrderNotFound,
     QuantityLocked,
@@ -86,9 +87,31 @@ async def test_a_retry_with_the_same_idempotency_key_returns_the_first_order(
     storage: Storage,
 ) -> None:
     first = await place(storage, idempotency_key="k1")
-    again = await place(storage, idempotency_key="k1", quantity=5)
+    again = await place(storage, idempotency_key="k1")
     assert again.id == first.id and again.quantity == 1
     assert len(storage.orders) == 1 and len(storage.outbox) == 1
+
+
+@pytest.mark.parametrize(
+    "other", [{"quantity": 5}, {"product_id": "p2"}], ids=["quantity", "product"]
+)
+async def test_the_same_idempotency_key_with_other_arguments_is_refused_naming_the_key(
+    storage: Storage, other: dict[str, object]
+) -> None:
+    await place(storage, idempotency_key="k1")
+    with pytest.raises(IdempotencyKeyReused) as refused:
+        await place(storage, idempotency_key="k1", **other)
+    assert "'k1'" in str(refused.value)
+    assert len(storage.orders) == 1 and len(storage.outbox) == 1
+
+
+async def test_a_retry_still_gets_its_order_after_the_quantity_was_changed(
+    storage: Storage,
+) -> None:
+    first = await place(storage, idempotency_key="k1", quantity=2)
+    await update(storage, ALICE, first, quantity=7)
+    again = await place(storage, idempotency_key="k1", quantity=2)
+    assert again.id == first.id and again.quantity == 7
 
 
 async def test_the_same_idempotency_key_of_another_caller_places_another_order(

@@ -20,6 +20,7 @@ from subgraph.messaging.publisher.holds import UnroutableHolds
 from subgraph.messaging.publisher.wakeups import Wakeups
 from subgraph.persistence.inbox import ProcessedMessages
 from subgraph.persistence.outbox import OutboxMessage, OutboxStore, RetryPolicy
+from subgraph.persistence.writes import forget_idempotency_keys
 
 logger = logging.getLogger("subgraph.messaging.relay")
 
@@ -37,6 +38,7 @@ class RelayOptions:
     gather_seconds: float  # pause before a round that follows a partial one
     retention: timedelta
     retry: RetryPolicy
+    key_retention: timedelta = timedelta(hours=24)  # placeOrder's idempotency keys
 
 
 class OutboxRelay:
@@ -153,9 +155,15 @@ class OutboxRelay:
         cutoff = now - self.options.retention
         pruned = await self.store.prune(published_before=cutoff)
         forgotten = await ProcessedMessages(self.store.engine).prune(processed_before=cutoff)
-        if pruned or forgotten:
+        keys = await forget_idempotency_keys(
+            self.store.engine, placed_before=now - self.options.key_retention
+        )
+        if pruned or forgotten or keys:
             logger.info(
-                "outbox: pruned %d published events and %d processed ids", pruned, forgotten
+                "outbox: pruned %d published events, %d processed ids and %d idempotency keys",
+                pruned,
+                forgotten,
+                keys,
             )
 
 
