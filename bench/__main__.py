@@ -1,4 +1,4 @@
-"""`python -m bench`: run the suite (see README "Performance"); `--quick` for a smoke check."""
+"""`python -m bench`: run the suite (see docs/performance.md); `--quick` for a smoke check."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def _fmt(value: Any, digits: int = 1) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """A Markdown table: what README's Performance section shows."""
+    """A Markdown table: what docs/performance.md shows."""
     header = (
         "| cell | req/s (spread) | p50 ms | p99 ms | errors | server CPU ms/req | floor | ratio "
         "| target | met |\n"
