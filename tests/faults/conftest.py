@@ -4,18 +4,17 @@
   removed at the end whatever happened. Tests may stop, crash or kill it; the fixtures below
   start it again before and after each test that takes them.
 - ``owned_database``: a fresh, empty database in it (its DSN), dropped after the test.
-- ``owned_app_database``: the same, migrated to the app's schema (``orders-subgraph migrate``
-  in a child process, so this process's Piccolo engine stays on the run's own database).
 - ``pg_proxy``: a ``TcpProxy`` in front of the cluster; ``owned_postgres.dsn(db, port=
   pg_proxy.port)`` is what a served process gets when the test means to partition it.
+- ``served_app``: the real app (``tests/faults/served_app.py``: migrate, then serve) in a
+  child process, on ``owned_database`` through ``pg_proxy``; ``served_app.url`` is its
+  /graphql, ``served_app.log`` its output.
 
 Without PostgreSQL binaries these tests skip, and fail under CI=true.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -27,8 +26,8 @@ import pytest
 from tests.conftest import service_unavailable
 from tests.faults.cluster import BinariesMissing, ClusterError, OwnedPostgres, find_bindir
 from tests.faults.proxy import TcpProxy
+from tests.federation.processes import Server, child_env, start
 
-MIGRATE_TIMEOUT = 60.0
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
@@ -74,29 +73,33 @@ async def owned_database(owned_postgres: OwnedPostgres) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def owned_app_database(owned_database: str) -> str:
-    """``owned_database`` migrated to the app's latest schema."""
-    env = {**os.environ, "DATABASE_URL": owned_database}
-    env.pop("RABBITMQ_URL", None)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "subgraph.cli", "migrate"],
-            cwd=REPOSITORY,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=MIGRATE_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"migrate did not finish within {MIGRATE_TIMEOUT:.0f} s", pytrace=False)
-    if done.returncode != 0:
-        pytest.fail(f"migrate failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    return owned_database
-
-
-@pytest.fixture
 def pg_proxy(owned_postgres: OwnedPostgres) -> Iterator[TcpProxy]:
     """A forwarding ``TcpProxy`` in front of the owned cluster, stopped after the test."""
     with TcpProxy(owned_postgres.port) as proxy:
         yield proxy
+
+
+def database_name(dsn: str) -> str:
+    return dsn.rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def served_app(
+    owned_postgres: OwnedPostgres,
+    owned_database: str,
+    pg_proxy: TcpProxy,
+    tmp_path: Path,
+) -> Iterator[Server]:
+    """The app served in a child process, its database reached through ``pg_proxy``."""
+    through_proxy = owned_postgres.dsn(database_name(owned_database), port=pg_proxy.port)
+    server = start(
+        "orders",
+        [sys.executable, "-m", "tests.faults.served_app", "--port", "0"],
+        cwd=REPOSITORY,
+        env=child_env(DATABASE_URL=through_proxy),
+        log_dir=tmp_path,
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
