@@ -481,7 +481,9 @@ def run_compare(args: CompareArgs) -> int:
     old_sha = resolve(args.rev)
     check_cli(old_sha, args.rev)
     tree = working_tree()
-    new_label = f"{tree['describe']} ({tree['short']}{', dirty' if tree['dirty'] else ''})"
+    new_label = str(tree["describe"])
+    if not new_label.startswith(tree["short"]):  # a tag's name: say the commit as well
+        new_label += f" ({tree['short']})"
     cells = session_cells(args.cells)
     config = Config(
         seconds=args.seconds,
