@@ -181,6 +181,9 @@ def _compare(args: argparse.Namespace) -> int:
     except CompareError as error:
         print(f"python -m bench --compare: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:
+        print(f"python -m bench --compare: interrupted ({interrupt}); cleaned up", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

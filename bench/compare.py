@@ -44,6 +44,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import asyncpg
@@ -476,7 +478,31 @@ class CompareArgs:
     output: Path | None
 
 
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the compare as Ctrl-C does: through every cleanup on the way out
+    (server, worktree, databases, vhost). A signal the caller ignores (nohup) stays ignored."""
+
+    def interrupt(signum: int, _: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) == signal.SIG_DFL:
+            previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run_compare(args: CompareArgs) -> int:
+    with signals_interrupt():
+        return _run_compare(args)
+
+
+def _run_compare(args: CompareArgs) -> int:
     started = datetime.now(UTC)
     old_sha = resolve(args.rev)
     check_cli(old_sha, args.rev)

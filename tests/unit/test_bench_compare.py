@@ -171,3 +171,20 @@ def test_third_party_differences_leave_out_the_project_and_what_the_old_venv_lac
 def test_a_revision_git_does_not_know_is_refused() -> None:
     with pytest.raises(compare.CompareError, match="unknown revision"):
         compare.resolve("no-such-revision-anywhere")
+
+
+def test_sigterm_ends_a_compare_through_its_cleanups_and_the_handler_is_restored() -> None:
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    if before != signal.SIG_DFL:
+        pytest.skip("SIGTERM is handled by the test runner here")
+    cleaned = []
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"), compare.signals_interrupt():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        finally:
+            cleaned.append(True)
+    assert cleaned == [True]
+    assert signal.getsignal(signal.SIGTERM) == before
