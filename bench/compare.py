@@ -269,10 +269,18 @@ def resolve(rev: str) -> str:
 
 
 def working_tree() -> dict[str, Any]:
-    """The working tree's build: HEAD, `git describe --dirty`, and whether it is dirty."""
+    """The working tree's build: HEAD, `git describe --dirty`, and whether it is dirty.
+
+    Dirty: a tracked file changed, or a file git does not track yet in the package (a new
+    module serves too). Untracked files elsewhere (a fresh result JSON) do not count.
+    """
     sha = _git("rev-parse", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    tracked = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    new_modules = bool(_git("ls-files", "--others", "--exclude-standard", "--", "subgraph"))
+    dirty = tracked or new_modules
     describe = _git("describe", "--always", "--dirty", "--abbrev=7")
+    if dirty and not describe.endswith("-dirty"):
+        describe += "-dirty"
     return {"sha": sha, "short": sha[:7], "describe": describe, "dirty": dirty}
 
 
@@ -504,6 +512,7 @@ def run_compare(args: CompareArgs) -> int:
 
 def _run_compare(args: CompareArgs) -> int:
     started = datetime.now(UTC)
+    at_start = conditions()
     old_sha = resolve(args.rev)
     check_cli(old_sha, args.rev)
     tree = working_tree()
@@ -604,7 +613,7 @@ def _run_compare(args: CompareArgs) -> int:
                 "orders_per_user": config.orders_per_user,
                 "cells": cells,
             },
-            "conditions": conditions(),
+            "conditions": at_start,
             "order": [f"{r}:{b}" for r, b in alternation(args.rounds)],
             "cells": results,
             "sessions": sessions,
