@@ -1,4 +1,8 @@
-"""`python -m bench`: run the suite (see docs/performance.md); `--quick` for a smoke check."""
+"""`python -m bench`: run the suite (see docs/performance.md); `--quick` for a smoke check.
+
+`python -m bench --compare REV`: the build at REV against the working tree's, alternating
+(bench/compare.py).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,14 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench import report, verdict
 from bench.conditions import conditions
 from bench.wrk import WrkMissing, wrk_path
+
+if TYPE_CHECKING:
+    from bench.compare import CompareArgs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -30,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=2, help="server workers (and floor clients)")
     parser.add_argument("--pool-size", type=int, default=10, help="DB pool per worker")
     parser.add_argument("--rss-requests", type=int, help="requests per RSS run (default 100000)")
-    parser.add_argument("--cells", nargs="+", choices=CELLS, default=list(CELLS))
+    parser.add_argument("--cells", nargs="+", choices=CELLS, help="default: every cell")
     parser.add_argument("--skip-floors", action="store_true")
     parser.add_argument("--output", type=Path, help="JSON path (default bench/results/<date>.json)")
     parser.add_argument(
@@ -38,7 +46,55 @@ def build_parser() -> argparse.ArgumentParser:
         choices=CELLS,
         help="instead of the suite: py-spy one worker while this cell runs",
     )
+    parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="instead of the suite: the build at REV against the working tree's, alternating",
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="--compare: rounds, each build once per round (default 3)"
+    )
     return parser
+
+
+def compare_args(args: argparse.Namespace) -> CompareArgs | list[str]:
+    """The compare's settings from the command line, or what is wrong with them."""
+    from bench.compare import CompareArgs, validation_errors
+    from bench.suite import CELLS
+
+    quick = args.quick
+    conflicting = [
+        option
+        for option, given in (
+            ("--profile", args.profile),
+            ("--repeats", args.repeats is not None),
+            ("--skip-floors", args.skip_floors),
+            ("--rss-requests", args.rss_requests is not None),
+        )
+        if given
+    ]
+    settings = CompareArgs(
+        rev=args.compare,
+        cells=tuple(args.cells or CELLS),
+        rounds=args.rounds if args.rounds is not None else (2 if quick else 3),
+        seconds=args.seconds if args.seconds is not None else (2.0 if quick else 10.0),
+        warmup=args.warmup if args.warmup is not None else (1.0 if quick else 5.0),
+        workers=args.workers,
+        connections=args.connections,
+        pool_size=args.pool_size,
+        orders_per_user=5 if quick else 25,
+        output=args.output,
+    )
+    errors = validation_errors(
+        rounds=settings.rounds,
+        seconds=settings.seconds,
+        warmup=settings.warmup,
+        workers=settings.workers,
+        connections=settings.connections,
+        cells=settings.cells,
+        conflicting=conflicting,
+    )
+    return errors or settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,9 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     except WrkMissing as error:
         print(error, file=sys.stderr)
         return 2
+    if args.compare is not None:
+        return _compare(args)
+    if args.rounds is not None:
+        print("--rounds applies to --compare only", file=sys.stderr)
+        return 2
     from bench import infra
     from bench.cells import service_cells
-    from bench.suite import Config, Run
+    from bench.suite import CELLS, Config, Run
 
     quick = args.quick
     config = Config(
@@ -66,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.rss_requests is not None
         else (2000 if quick else 100_000),
         results_dir=RESULTS,
-        cells=tuple(args.cells),
+        cells=tuple(args.cells or CELLS),
         skip_floors=args.skip_floors,
     )
     started = datetime.now(UTC)
@@ -105,6 +166,24 @@ def main(argv: list[str] | None = None) -> int:
     print(report.cpu_table(run.record["cpu"]))  # type: ignore[arg-type]
     print(f"written: {output}")
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from bench.compare import CompareError, run_compare
+
+    settings = compare_args(args)
+    if isinstance(settings, list):
+        for error in settings:
+            print(f"python -m bench --compare: {error}", file=sys.stderr)
+        return 2
+    try:
+        return run_compare(settings)
+    except CompareError as error:
+        print(f"python -m bench --compare: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as interrupt:
+        print(f"python -m bench --compare: interrupted ({interrupt}); cleaned up", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -61,12 +61,17 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: 
 
 @contextmanager
 def serve(
-    command: list[str], env: dict[str, str], ready_path: str, log: Path, workers: int
+    command: list[str],
+    env: dict[str, str],
+    ready_path: str,
+    log: Path,
+    workers: int,
+    cwd: Path | None = None,
 ) -> Iterator[Server]:
     """Run `command` (which must listen on the port in env BENCH_PORT) until the block ends."""
     port = env["BENCH_PORT"]
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd)
     server = Server(process=process, url=f"http://127.0.0.1:{port}", log=log)
     try:
         _wait_ready(server.url + ready_path, process, log, timeout=90)
