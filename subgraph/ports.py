@@ -116,6 +116,21 @@ class UnitOfWork(Protocol):
     @property
     def inbox(self) -> ProcessedEvents: ...
 
+    async def place(
+        self,
+        order: Order,
+        *,
+        placed_by: str,
+        idempotency_key: str | None,
+        request: str | None,
+        event_id: str,
+        now: datetime,
+    ) -> Order | KeyedPlacement:
+        """Store a new order, its first history entry and its OrderPlaced event, all or nothing,
+        in a transaction of its own (not inside `async with`). When `placed_by` already used
+        `idempotency_key`, nothing is stored and the order that key placed is the answer."""
+        ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(

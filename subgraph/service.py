@@ -75,24 +75,18 @@ async def place_order(
     request = placement_request(order)
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
-        earlier = await uow.orders.find_by_idempotency_key(principal.user_id, idempotency_key)
-        if earlier is not None:
-            return _answered(earlier, request, idempotency_key)
-    async with uow:
-        stored = await uow.orders.add(
-            order,
-            placed_by=principal.user_id,
-            idempotency_key=idempotency_key,
-            request=request if idempotency_key is not None else None,
-        )
-        if stored is None:
-            # A concurrent retry with the same key won the insert; its order is the answer.
-            assert idempotency_key is not None
-            winner = await uow.orders.find_by_idempotency_key(principal.user_id, idempotency_key)
-            assert winner is not None, "the conflicting order is committed before ours resumes"
-            return _answered(winner, request, idempotency_key)
-        stored.record_placed(event_id=new_event_id(), now=now)
-    return stored
+    placed = await uow.place(
+        order,
+        placed_by=principal.user_id,
+        idempotency_key=idempotency_key,
+        request=request if idempotency_key is not None else None,
+        event_id=new_event_id(),
+        now=now,
+    )
+    if isinstance(placed, KeyedPlacement):
+        assert idempotency_key is not None
+        return _answered(placed, request, idempotency_key)
+    return placed
 
 
 def _answered(earlier: KeyedPlacement, request: str, key: str) -> Order:

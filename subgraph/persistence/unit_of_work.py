@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -9,9 +10,12 @@ from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from subgraph.domain.order import Order
+from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.inbox import ProcessedMessages
 from subgraph.persistence.outbox import write_events
+from subgraph.persistence.placement import place_in_one_statement
 from subgraph.persistence.writes import OrderWrites
+from subgraph.ports import KeyedPlacement
 
 
 class UnitOfWork:
@@ -25,6 +29,47 @@ class UnitOfWork:
         self.orders = OrderWrites(engine, self._stored.append)
         self.inbox = ProcessedMessages(engine)
         self._transaction: object | None = None
+
+    async def place(
+        self,
+        order: Order,
+        *,
+        placed_by: str,
+        idempotency_key: str | None,
+        request: str | None,
+        event_id: str,
+        now: datetime,
+    ) -> Order | KeyedPlacement:
+        """See `subgraph.ports.UnitOfWork.place`: one statement on PostgreSQL, steps on SQLite."""
+        if is_postgres(self.engine):
+            placed = await place_in_one_statement(
+                self.engine,
+                order,
+                placed_by=placed_by,
+                idempotency_key=idempotency_key,
+                request=request,
+                event_id=event_id,
+                now=now,
+            )
+            if placed is not None:
+                return placed
+        else:
+            if idempotency_key is not None:
+                earlier = await self.orders.find_by_idempotency_key(placed_by, idempotency_key)
+                if earlier is not None:
+                    return earlier
+            async with self:
+                stored = await self.orders.add(
+                    order, placed_by=placed_by, idempotency_key=idempotency_key, request=request
+                )
+                if stored is not None:
+                    stored.record_placed(event_id=event_id, now=now)
+                    return stored
+        # A racing placement with the same key won; its order is the answer.
+        assert idempotency_key is not None
+        winner = await self.orders.find_by_idempotency_key(placed_by, idempotency_key)
+        assert winner is not None, "the conflicting order is committed before ours resumes"
+        return winner
 
     async def __aenter__(self) -> UnitOfWork:
         if isinstance(self.engine, SQLiteEngine):

@@ -165,6 +165,28 @@ class FakeUnitOfWork:
     def inbox(self) -> FakeInbox:
         return self._inbox
 
+    async def place(
+        self,
+        order: Order,
+        *,
+        placed_by: str,
+        idempotency_key: str | None,
+        request: str | None,
+        event_id: str,
+        now: datetime,
+    ) -> Order | KeyedPlacement:
+        if idempotency_key is not None:
+            earlier = await self.orders.find_by_idempotency_key(placed_by, idempotency_key)
+            if earlier is not None:
+                return earlier
+        async with self:
+            stored = await self.orders.add(
+                order, placed_by=placed_by, idempotency_key=idempotency_key, request=request
+            )
+            assert stored is not None  # one task at a time: no race in memory
+            stored.record_placed(event_id=event_id, now=now)
+        return stored
+
     async def __aenter__(self) -> FakeUnitOfWork:
         self._before = copy.deepcopy(self.storage)
         self.stored = []
