@@ -20,6 +20,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from subgraph.messaging.runtime import Messaging
 from subgraph.persistence.availability import Availability, answer_within
+from subgraph.shutdown import draining
 
 logger = logging.getLogger("subgraph.app")
 
@@ -46,7 +47,7 @@ async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     """Ready when started, not draining, and the database answers (see the module)."""
     state = request.app.state
     availability: Availability = state.availability
-    if state.get("draining"):
+    if draining():
         return _unready("shutting down", "not checked")
     if not availability.started:
         return _unready("starting: waiting for the database", "unreachable")
