@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Any
 
-from litestar import Litestar, Request, get
+from litestar import Litestar
 from litestar.datastructures import State
-from litestar.response import Response
 from litestar.status_codes import (
-    HTTP_200_OK,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-    HTTP_503_SERVICE_UNAVAILABLE,
 )
 from strawberry.litestar import make_graphql_controller
 
@@ -23,56 +20,18 @@ from subgraph.api.controller import tune_controller
 from subgraph.api.errors import body_too_large
 from subgraph.api.schema import build_schema
 from subgraph.auth.verification import TokenVerifier
+from subgraph.health import live, ready
 from subgraph.messaging.http import asyncapi_routes
 from subgraph.messaging.runtime import Messaging
-from subgraph.persistence.engine import close_pool, make_engine, open_pool
+from subgraph.persistence.availability import Availability, ResilientReads
+from subgraph.persistence.engine import close_pool, make_engine
 from subgraph.persistence.shared_reads import SharedOrderReads
-from subgraph.persistence.sql import fetch
+from subgraph.persistence.startup import open_when_available
 from subgraph.persistence.unit_of_work import UnitOfWork
 from subgraph.process import tune_garbage_collection
 from subgraph.settings import Settings, get_settings, refuse_unsafe
 
 logger = logging.getLogger("subgraph.app")
-
-
-@get("/health/live", sync_to_thread=False, include_in_schema=False)
-def live() -> dict[str, str]:
-    """The process is up and serving HTTP."""
-    return {"status": "ok"}
-
-
-@get("/health/ready", include_in_schema=False)
-async def ready(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
-    """Ready when the database answers; also reports the broker and the outbox backlog.
-
-    A broker outage does not make the service unready: orders are still accepted and their
-    events wait in the outbox.
-    """
-    try:
-        await fetch(request.app.state.engine, "SELECT 1")
-    except Exception as error:  # noqa: BLE001 - any failure means not ready
-        logger.warning("readiness check failed: %s", type(error).__name__)
-        return Response(
-            {"status": "unavailable", "database": "unreachable"},
-            status_code=HTTP_503_SERVICE_UNAVAILABLE,
-        )
-    body: dict[str, object] = {"status": "ok", "database": "ok"}
-    messaging: Messaging | None = request.app.state.get("messaging")
-    if messaging is not None:
-        body["broker"] = await messaging.state()
-        try:
-            backlog = await messaging.store.backlog()
-        except Exception as error:  # noqa: BLE001 - the report is informative, not a verdict
-            logger.warning("outbox backlog unavailable: %s", type(error).__name__)
-        else:
-            oldest = backlog.oldest_created_at
-            body["outbox"] = {
-                "unpublished": backlog.unpublished,
-                "oldest_age_seconds": (
-                    round((datetime.now(UTC) - oldest).total_seconds(), 3) if oldest else None
-                ),
-            }
-    return Response(body, status_code=HTTP_200_OK)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -84,10 +43,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     refuse_unsafe(settings)
     engine = make_engine(settings)
+    availability = Availability(
+        engine,
+        probe_timeout=settings.health_check_timeout_seconds,
+        cache_seconds=settings.health_check_cache_seconds,
+    )
+    acquire_timeout = settings.db_acquire_timeout_seconds
     services = Services(
         verifier=TokenVerifier(settings),
-        reads=SharedOrderReads(engine),
-        unit_of_work=lambda: UnitOfWork(engine),
+        reads=ResilientReads(
+            SharedOrderReads(engine),
+            availability,
+            budget_seconds=settings.db_read_retry_budget_seconds,
+            attempt_seconds=acquire_timeout + settings.db_statement_timeout_seconds,
+        ),
+        unit_of_work=lambda: UnitOfWork(engine, acquire_timeout=acquire_timeout),
     )
     graphql = make_graphql_controller(
         build_schema(settings),
@@ -101,9 +71,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await open_pool(engine, settings)
-        # The relay and the inventory consumer run in the background; start-up never waits
-        # for RabbitMQ.
+        # Start-up never waits for the database or RabbitMQ: the database is migrated and its
+        # pool opened in the background, retried until it answers (readiness says when), and
+        # the relay and the inventory consumer start once it has.
         messaging = Messaging(
             settings,
             engine,
@@ -111,17 +81,26 @@ def create_app(settings: Settings | None = None) -> Litestar:
             consume=settings.inventory_consumer_enabled,
         )
         app.state.messaging = messaging
-        messaging.start()
+        opening = asyncio.create_task(
+            open_when_available(engine, settings, availability, then=messaging.start),
+            name="orders-database-startup",
+        )
+        # When the database is there the first attempt is done before serving (as before);
+        # when it is not, serving starts anyway after one connect timeout.
+        await asyncio.wait({opening}, timeout=settings.db_connect_timeout_seconds)
         try:
             yield
         finally:
+            opening.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await opening
             await messaging.stop()
             await close_pool(engine)
 
     app = Litestar(
         route_handlers=[graphql, live, ready, *asyncapi_routes(settings)],
         lifespan=[lifespan],
-        state=State({"engine": engine}),
+        state=State({"engine": engine, "availability": availability}),
         request_max_body_size=settings.request_max_body_bytes,
         exception_handlers={
             HTTP_413_REQUEST_ENTITY_TOO_LARGE: body_too_large(settings.request_max_body_bytes)

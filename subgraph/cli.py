@@ -50,8 +50,10 @@ def _serve(args: argparse.Namespace) -> int:
     # Refuse before migrating or binding; every worker's create_app checks again.
     refuse_unsafe(get_settings())
     TokenVerifier(get_settings())
-    if not args.no_migrate:
-        asyncio.run(migrate())
+    if args.no_migrate:
+        # The workers migrate once the database answers (one at a time), unless told not to.
+        os.environ["MIGRATE_ON_START"] = "false"
+        get_settings.cache_clear()
     messaging = _start_messaging_process()
     try:
         return serving.run(

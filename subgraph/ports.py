@@ -17,6 +17,15 @@ from typing import NamedTuple, Protocol, Self
 from subgraph.domain.order import Order, OrderStatus, StatusChange
 
 
+class StorageUnavailable(Exception):
+    """The database could not be reached or stopped answering: try again later.
+
+    Persistence raises it for every lost, refused or timed-out connection, whatever the driver
+    said; a write that raised it was rolled back or committed whole (never half), so a retry
+    with the same idempotency key is safe. Its message names what failed, never the data.
+    """
+
+
 class Parent(enum.Enum):
     """What a batch of order pages belongs to: `User.orders` or `Product.orders`."""
 

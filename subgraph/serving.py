@@ -16,6 +16,7 @@ listening socket, again when a worker is restarted.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import sys
@@ -23,15 +24,19 @@ from typing import Any
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors import Multiprocess, multiprocess
+
+from subgraph import shutdown
+from subgraph.settings import get_settings
 
 logger = logging.getLogger("uvicorn.error")
 
 # How production serves; the bench's floor (a) runs its bare app under the same settings.
 SERVER_SETTINGS: dict[str, Any] = {
     "loop": "uvloop",
-    # uvicorn's httptools protocol, each response sent in one write (see http_protocol.py).
-    "http": "subgraph.http_protocol:CoalescingHttpToolsProtocol",
+    # uvicorn's httptools protocol, each response sent in one write (see http_protocol.py),
+    # draining keep-alive connections on SIGTERM (see shutdown.py).
+    "http": "subgraph.shutdown:DrainingHttpToolsProtocol",
     "server_header": False,
     "proxy_headers": False,
 }
@@ -39,10 +44,15 @@ SERVER_SETTINGS: dict[str, Any] = {
 
 def run(app: str, **options: Any) -> int:
     """`uvicorn.run(app, **options)`; with several workers on Linux, a socket for each."""
+    timeout = get_settings().shutdown_timeout_seconds
     if options.get("workers", 1) <= 1 or not available():
-        uvicorn.run(app, **options)
-        return 0
+        started = shutdown.run(uvicorn.Config(app, **options), shutdown_timeout=timeout)
+        return 0 if started else STARTUP_FAILURE
     config = uvicorn.Config(app, **options)
+    # Each worker serves with the graceful shutdown too (uvicorn builds them by this name).
+    setattr(  # noqa: B010 - the module's global, not a typed attribute
+        multiprocess, "Server", functools.partial(shutdown.GracefulServer, shutdown_timeout=timeout)
+    )
     try:
         reserved = reserve(config.host, config.port, config.backlog)
     except OSError as error:

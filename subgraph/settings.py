@@ -32,6 +32,23 @@ class Settings(BaseSettings):
     sqlite_path: str = "orders.sqlite3"
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=10, ge=1)
+    # Bounded waiting on PostgreSQL (docs/operations.md): opening a connection, taking one from
+    # the pool, one statement (COMMIT included); past them a request fails SERVICE_UNAVAILABLE.
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_acquire_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    db_statement_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # A read whose connection died waits this long (from its start) for the database to answer
+    # again, then runs once more on a fresh connection.
+    db_read_retry_budget_seconds: float = Field(default=10.0, ge=0, le=300)
+    # Start-up with the database down: retries with backoff up to this delay between attempts.
+    db_startup_retry_max_seconds: float = Field(default=10.0, gt=0, le=300)
+    # /health/ready: the database probe's own timeout, and how long its answer is reused.
+    health_check_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    health_check_cache_seconds: float = Field(default=0.25, ge=0, le=5)
+    # `serve` (and each worker) applies pending migrations once the database answers.
+    migrate_on_start: bool = True
+    # SIGTERM: stop accepting, answer what was received, finish the relay's round, exit by then.
+    shutdown_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # Messaging (events, issue 4): unset keeps events in the outbox.
     rabbitmq_url: SecretStr | None = None

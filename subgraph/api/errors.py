@@ -17,6 +17,8 @@ from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from strawberry.extensions import MaskErrors
 
+from subgraph.ports import StorageUnavailable
+
 logger = logging.getLogger("subgraph.errors")
 
 
@@ -50,6 +52,7 @@ class KeyReused(ClientError):
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 INTERNAL = "INTERNAL_SERVER_ERROR"
+UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -77,7 +80,13 @@ def with_code(error: GraphQLError, code: str) -> GraphQLError:
 
 
 def masked(error: GraphQLError, request_id: str) -> GraphQLError:
-    """Log the unexpected error in full; the client gets only the request id to quote."""
+    """Log the unexpected error in full; the client gets only the request id to quote.
+
+    The database being unreachable is not a bug: SERVICE_UNAVAILABLE with `retryable: true`,
+    logged once at WARNING without a traceback.
+    """
+    if isinstance(error.original_error, StorageUnavailable):
+        return unavailable(error, request_id)
     logger.error(
         "unexpected error in %s (request id %s)",
         ".".join(str(p) for p in error.path or ()) or "the operation",
@@ -91,6 +100,24 @@ def masked(error: GraphQLError, request_id: str) -> GraphQLError:
         positions=error.positions,
         path=error.path,
         extensions={"code": INTERNAL, "requestId": request_id},
+    )
+
+
+def unavailable(error: GraphQLError, request_id: str) -> GraphQLError:
+    """The client may try again: the database could not be reached (see ports)."""
+    logger.warning(
+        "%s: %s (request id %s)",
+        ".".join(str(p) for p in error.path or ()) or "the operation",
+        error.original_error,
+        request_id,
+    )
+    return GraphQLError(
+        message=f"Service temporarily unavailable, try again (request id {request_id})",
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": UNAVAILABLE, "retryable": True, "requestId": request_id},
     )
 
 

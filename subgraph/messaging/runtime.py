@@ -192,9 +192,17 @@ async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool)
     from subgraph.persistence.engine import close_pool, make_engine, open_pool
 
     stop = asyncio.Event()
+    forced = asyncio.Event()  # a second signal: stop waiting for the round
+
+    def signalled_once_more() -> None:
+        if stop.is_set():
+            logger.warning("messaging: second signal, exiting now")
+            forced.set()
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, signalled_once_more)
     engine = make_engine(settings)
     await open_pool(engine, settings)
     messaging = Messaging(settings, engine, relay=relay, consume=consume)
@@ -208,7 +216,19 @@ async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool)
         logger.info("messaging: stopping")
     finally:
         signalled.cancel()
-        await messaging.stop()
+        # The round in progress finishes and its confirmed events are marked, within
+        # SHUTDOWN_TIMEOUT_SECONDS; a second signal or the timeout cuts it short.
+        stopping = asyncio.ensure_future(messaging.stop())
+        cut = asyncio.ensure_future(forced.wait())
+        await asyncio.wait(
+            {stopping, cut},
+            timeout=settings.shutdown_timeout_seconds,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        cut.cancel()
+        if not stopping.done():
+            logger.warning("messaging: stopping cut short; unconfirmed events stay in the outbox")
+            stopping.cancel()
         await close_pool(engine)
 
 

@@ -27,8 +27,17 @@ def make_engine(settings: Settings) -> Engine[Any]:
     if dsn:
         if not dsn.startswith(("postgresql://", "postgres://")):
             raise ValueError("DATABASE_URL must start with postgresql:// or sqlite:///")
-        return PostgresEngine(config={"dsn": dsn}, log_queries=False)
+        return PostgresEngine(config={"dsn": dsn, **bounded(settings)}, log_queries=False)
     return SQLiteEngine(path=settings.sqlite_path, timeout=SQLITE_BUSY_TIMEOUT)
+
+
+def bounded(settings: Settings) -> dict[str, float]:
+    """asyncpg's connect timeout and its default for every statement (COMMIT included), so a
+    database that stops answering fails a request instead of hanging it."""
+    return {
+        "timeout": settings.db_connect_timeout_seconds,
+        "command_timeout": settings.db_statement_timeout_seconds,
+    }
 
 
 def is_postgres(engine: Engine[Any]) -> bool:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from subgraph.domain.order import Order
+from subgraph.persistence.availability import is_unavailable, translated, unavailable
 from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.inbox import ProcessedMessages
 from subgraph.persistence.outbox import write_events
@@ -17,18 +21,29 @@ from subgraph.persistence.placement import place_in_one_statement
 from subgraph.persistence.writes import OrderWrites
 from subgraph.ports import KeyedPlacement
 
+# Taking a pooled connection and starting the transaction, unless the app says otherwise.
+DEFAULT_ACQUIRE_TIMEOUT = 5.0
+
 
 class UnitOfWork:
     """`async with uow:` opens a transaction; leaving it normally writes the events recorded by
     every order that `orders` stored in it to the outbox and commits, an exception rolls
-    everything back."""
+    everything back.
 
-    def __init__(self, engine: Engine[Any]) -> None:
+    A lost or silent database anywhere (taking a connection, BEGIN, a statement, COMMIT) leaves
+    as `StorageUnavailable`, and the connection goes back to the pool (closed) whatever
+    happened: nothing is retried here, as a COMMIT whose answer was lost may have committed.
+    """
+
+    def __init__(
+        self, engine: Engine[Any], *, acquire_timeout: float = DEFAULT_ACQUIRE_TIMEOUT
+    ) -> None:
         self.engine = engine
+        self.acquire_timeout = acquire_timeout
         self._stored: list[Order] = []
         self.orders = OrderWrites(engine, self._stored.append)
         self.inbox = ProcessedMessages(engine)
-        self._transaction: object | None = None
+        self._transaction: Any = None
 
     async def place(
         self,
@@ -40,17 +55,22 @@ class UnitOfWork:
         event_id: str,
         now: datetime,
     ) -> Order | KeyedPlacement:
-        """See `subgraph.ports.UnitOfWork.place`: one statement on PostgreSQL, steps on SQLite."""
+        """See `subgraph.ports.UnitOfWork.place`: one statement on PostgreSQL, steps on SQLite.
+
+        A lost connection is StorageUnavailable; the one statement either committed or did not,
+        and a retry with the same key finds out which.
+        """
         if is_postgres(self.engine):
-            placed = await place_in_one_statement(
-                self.engine,
-                order,
-                placed_by=placed_by,
-                idempotency_key=idempotency_key,
-                request=request,
-                event_id=event_id,
-                now=now,
-            )
+            with translated("placing an order"):
+                placed = await place_in_one_statement(
+                    self.engine,
+                    order,
+                    placed_by=placed_by,
+                    idempotency_key=idempotency_key,
+                    request=request,
+                    event_id=event_id,
+                    now=now,
+                )
             if placed is not None:
                 return placed
         else:
@@ -75,11 +95,17 @@ class UnitOfWork:
         if isinstance(self.engine, SQLiteEngine):
             # IMMEDIATE takes the write lock up front, so two SQLite writers queue instead of
             # failing with "database is locked" when both try to upgrade a read lock.
-            transaction = self.engine.transaction(transaction_type=TransactionType.immediate)
+            transaction: Any = self.engine.transaction(transaction_type=TransactionType.immediate)
         else:
             transaction = self.engine.transaction()
+        try:
+            with translated("starting a transaction"):
+                async with asyncio.timeout(self.acquire_timeout):
+                    await transaction.__aenter__()
+        except BaseException:
+            await _abandon(self.engine, transaction, started=False)
+            raise
         self._transaction = transaction
-        await transaction.__aenter__()
         self._stored.clear()
         return self
 
@@ -99,10 +125,47 @@ class UnitOfWork:
                 unique = {id(order): order for order in self._stored}.values()
                 await write_events(self.engine, [e for o in unique for e in o.events])
         except BaseException as error:
-            await transaction.__aexit__(type(error), error, error.__traceback__)  # type: ignore[attr-defined]
+            await self._end(transaction, error)
             raise
-        await transaction.__aexit__(exc_type, exc, tb)  # type: ignore[attr-defined]
+        await self._end(transaction, exc)
         if exc is None:
             for order in self._stored:
                 order.events.clear()
         self._stored.clear()
+
+    async def _end(self, transaction: Any, exc: BaseException | None) -> None:
+        """Commit (no `exc`) or roll back; a failure to do either, or a lost connection in the
+        body, is StorageUnavailable, with the connection released."""
+        try:
+            await transaction.__aexit__(type(exc) if exc else None, exc, None)
+        except BaseException as error:
+            await _abandon(self.engine, transaction, started=True)
+            cause = exc if exc is not None and is_unavailable(exc) else error
+            if isinstance(error, Exception) and is_unavailable(error):
+                what = "committing" if exc is None else "rolling back"
+                raise unavailable(error, what) from cause
+            raise
+        if exc is not None and isinstance(exc, Exception) and is_unavailable(exc):
+            raise unavailable(exc, "a write") from exc
+
+
+async def _abandon(engine: Engine[Any], transaction: Any, *, started: bool) -> None:
+    """What Piccolo's transaction leaves undone when BEGIN, COMMIT or ROLLBACK fails: forget it
+    as the current one, and close its connection and give it back to the pool."""
+    if not isinstance(engine, PostgresEngine):
+        return
+    if started:
+        context = getattr(transaction, "context", None)
+        if context is not None:
+            with contextlib.suppress(ValueError, RuntimeError):
+                engine.current_transaction.reset(context)
+    connection = getattr(transaction, "connection", None)
+    if connection is None:
+        return
+    # Either may find the connection already given back (asyncpg does so when it fails
+    # while being set up): then there is nothing left to do.
+    with contextlib.suppress(Exception):
+        connection.terminate()
+    if engine.pool is not None:
+        with contextlib.suppress(Exception):
+            await engine.pool.release(connection, timeout=1.0)

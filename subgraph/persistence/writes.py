@@ -10,6 +10,7 @@ from piccolo.engine.base import Engine
 
 from subgraph.domain.errors import ConcurrentModification
 from subgraph.domain.order import Order, StatusChange
+from subgraph.persistence.availability import translated
 from subgraph.persistence.mapping import order_from_row
 from subgraph.persistence.reads import OrderReads
 from subgraph.persistence.sql import fetch
@@ -43,12 +44,14 @@ class OrderWrites:
         return await self._reads.get(order_id)
 
     async def find_by_idempotency_key(self, placed_by: str, key: str) -> KeyedPlacement | None:
-        rows = await fetch(
-            self.engine,
-            "SELECT * FROM orders WHERE placed_by = {} AND idempotency_key = {}",
-            placed_by,
-            key,
-        )
+        # Also asked before the transaction begins: a lost database is StorageUnavailable here.
+        with translated("looking up an idempotency key"):
+            rows = await fetch(
+                self.engine,
+                "SELECT * FROM orders WHERE placed_by = {} AND idempotency_key = {}",
+                placed_by,
+                key,
+            )
         if not rows:
             return None
         return KeyedPlacement(order_from_row(rows[0]), rows[0]["idempotency_request"])

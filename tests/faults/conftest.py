@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -83,23 +83,41 @@ def database_name(dsn: str) -> str:
     return dsn.rsplit("/", 1)[1]
 
 
+ServeApp = Callable[..., Server]
+
+
 @pytest.fixture
-def served_app(
+def serve_app(
     owned_postgres: OwnedPostgres,
     owned_database: str,
     pg_proxy: TcpProxy,
     tmp_path: Path,
-) -> Iterator[Server]:
-    """The app served in a child process, its database reached through ``pg_proxy``."""
+) -> Iterator[ServeApp]:
+    """``serve_app(**settings)``: the app served in a child process with these settings
+    (environment names, e.g. ``DB_STATEMENT_TIMEOUT_SECONDS="1"``), its database reached
+    through ``pg_proxy``; every one started is stopped after the test."""
     through_proxy = owned_postgres.dsn(database_name(owned_database), port=pg_proxy.port)
-    server = start(
-        "orders",
-        [sys.executable, "-m", "tests.faults.served_app", "--port", "0"],
-        cwd=REPOSITORY,
-        env=child_env(DATABASE_URL=through_proxy),
-        log_dir=tmp_path,
-    )
+    servers: list[Server] = []
+
+    def serve(**settings: str) -> Server:
+        server = start(
+            f"orders{len(servers) or ''}",
+            [sys.executable, "-m", "tests.faults.served_app", "--port", "0"],
+            cwd=REPOSITORY,
+            env=child_env(DATABASE_URL=through_proxy, **settings),
+            log_dir=tmp_path,
+        )
+        servers.append(server)
+        return server
+
     try:
-        yield server
+        yield serve
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture
+def served_app(serve_app: ServeApp) -> Server:
+    """The app served in a child process, its database reached through ``pg_proxy``."""
+    return serve_app()

@@ -14,6 +14,11 @@ Modes:
   held new connections are connected to the target then.
 - ``reset()``: abort every open connection with a TCP RST, both to the client and to the
   target (the mode stays as it was).
+- ``stall_on(pattern, side)``: once a client sends bytes containing ``pattern`` (say
+  ``b"COMMIT"``, which asyncpg sends as a simple query), hold that connection: ``"request"``
+  holds those bytes and all after them (the server never sees them), ``"reply"`` lets them
+  through and holds everything the server answers on it. ``unstall()`` lets it all flow;
+  ``stalled`` counts the connections caught so far.
 
 Every call from outside waits (bounded) until the proxy's loop has applied it.
 """
@@ -33,6 +38,7 @@ from types import TracebackType
 from typing import Literal, Self, TypeVar
 
 Mode = Literal["forward", "silent"]
+Side = Literal["request", "reply"]
 CONTROL_TIMEOUT = 5.0  # seconds for start, stop and every mode change
 CONNECT_TIMEOUT = 5.0  # the proxy's own connection to the target
 CHUNK = 65536
@@ -49,6 +55,7 @@ class _Link:
     client: asyncio.StreamWriter
     upstream: asyncio.StreamWriter | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    reply_held: bool = False
 
 
 def _abort(writer: asyncio.StreamWriter | None, *, rst: bool = False) -> None:
@@ -89,6 +96,9 @@ class TcpProxy:
         self._flowing: asyncio.Event | None = None
         self._server: asyncio.Server | None = None
         self._done: asyncio.Event | None = None
+        self._stall: tuple[bytes, Side] | None = None
+        self._unstalled: asyncio.Event | None = None
+        self.stalled = 0
 
     # -- what a test reads ---------------------------------------------------------------
 
@@ -162,6 +172,14 @@ class TcpProxy:
         """Partition: accept and never answer; open connections stop relaying, stay open."""
         self._call(self._set_mode, "silent")
 
+    def stall_on(self, pattern: bytes, side: Side) -> None:
+        """Hold a connection's request (or its replies) from the bytes holding ``pattern``."""
+        self._call(self._set_stall, (pattern, side))
+
+    def unstall(self) -> None:
+        """Stop stalling; what was held flows."""
+        self._call(self._set_stall, None)
+
     def reset(self) -> int:
         """RST every open connection on both sides; return how many client connections."""
         return self._call(self._reset_all)
@@ -217,6 +235,8 @@ class TcpProxy:
     async def _serve(self, started: Future[int]) -> None:
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._unstalled = asyncio.Event()
+        self._unstalled.set()
         self._done = asyncio.Event()
         self._server = await asyncio.start_server(
             self._handle, self.host, self._requested_port, reuse_address=True
@@ -247,6 +267,14 @@ class TcpProxy:
         else:
             self._flowing.clear()
 
+    def _set_stall(self, stall: tuple[bytes, Side] | None) -> None:
+        assert self._unstalled is not None
+        self._stall = stall
+        if stall is None:
+            self._unstalled.set()
+        else:
+            self._unstalled.clear()
+
     def _reset_all(self) -> int:
         links = list(self._links)
         for link in links:
@@ -274,7 +302,8 @@ class TcpProxy:
                 return
             link.upstream = upstream
             await asyncio.gather(
-                self._pump(reader, upstream, link), self._pump(upstream_reader, writer, link)
+                self._pump(reader, upstream, link, to_target=True),
+                self._pump(upstream_reader, writer, link, to_target=False),
             )
         except asyncio.CancelledError:
             _abort(writer, rst=True)
@@ -286,15 +315,30 @@ class TcpProxy:
             _abort(link.upstream)
 
     async def _pump(
-        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, link: _Link
+        self,
+        source: asyncio.StreamReader,
+        sink: asyncio.StreamWriter,
+        link: _Link,
+        *,
+        to_target: bool,
     ) -> None:
-        assert self._flowing is not None
+        assert self._flowing is not None and self._unstalled is not None
         try:
             while True:
                 await self._flowing.wait()
                 data = await source.read(CHUNK)
                 # Silenced while the read was pending: hold what came (bytes or EOF).
                 await self._flowing.wait()
+                stall = self._stall
+                if to_target and stall is not None and stall[0] in data:
+                    self.stalled += 1
+                    if stall[1] == "request":
+                        await self._unstalled.wait()
+                    else:
+                        link.reply_held = True
+                if not to_target and link.reply_held:
+                    await self._unstalled.wait()
+                    link.reply_held = False
                 if not data:
                     if sink.can_write_eof() and not sink.transport.is_closing():
                         sink.write_eof()

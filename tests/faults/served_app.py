@@ -1,15 +1,15 @@
-"""The app as the fault tests serve it: migrate the database, then serve, in one process.
+"""The app as the fault tests serve it: the app's own start-up migrates, then it serves.
 
 Run: ``python -m tests.faults.served_app --port 0`` with DATABASE_URL set (the owned database,
 usually through a ``TcpProxy``). It prints ``READY <port>`` once it listens, like the
-federation test servers, so ``tests.federation.processes.start`` can start it. One process
-does both steps, as ``orders-subgraph serve`` does, to pay for one cold start, not two.
+federation test servers, so ``tests.federation.processes.start`` can start it. As in
+``orders-subgraph serve``, the lifespan migrates and opens the pool (in the background,
+retried, when the database is down).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 
 def main() -> None:
@@ -19,10 +19,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from subgraph.app import create_app
-    from subgraph.persistence.migrate import migrate
+    from subgraph.persistence.migrate import use_package_conf
     from tests.standins._serve import run
 
-    asyncio.run(migrate())
+    use_package_conf()
     run(create_app(), host=args.host, port=args.port)
 
 
