@@ -22,7 +22,9 @@ from subgraph.api.context import Services, make_context_getter
 from subgraph.api.controller import tune_controller
 from subgraph.api.errors import body_too_large
 from subgraph.api.schema import build_schema
+from subgraph.api.subscriptions import SUBSCRIPTION_PROTOCOLS, live_controller
 from subgraph.auth.verification import TokenVerifier
+from subgraph.live.runtime import LiveUpdates
 from subgraph.messaging.http import asyncapi_routes
 from subgraph.messaging.runtime import Messaging
 from subgraph.persistence.engine import close_pool, make_engine, open_pool
@@ -95,9 +97,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         context_getter=make_context_getter(services),
         graphql_ide="graphiql",
         allow_queries_via_get=False,
-        subscription_protocols=(),
+        subscription_protocols=SUBSCRIPTION_PROTOCOLS,
     )
     graphql = tune_controller(graphql)
+    graphql = live_controller(graphql, services, settings)  # issue 17: subscriptions
+    live_updates = LiveUpdates(settings, engine)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -112,9 +116,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         app.state.messaging = messaging
         messaging.start()
+        await live_updates.start()
+        app.state.live = live_updates
         try:
             yield
         finally:
+            await live_updates.stop()
             await messaging.stop()
             await close_pool(engine)
 

@@ -9,6 +9,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from subgraph.domain.order import Order
+from subgraph.persistence import commits
 from subgraph.persistence.inbox import ProcessedMessages
 from subgraph.persistence.outbox import write_events
 from subgraph.persistence.writes import OrderWrites
@@ -47,12 +48,15 @@ class UnitOfWork:
         transaction = self._transaction
         self._transaction = None
         assert transaction is not None
+        written = False
         try:
             if exc is None:
                 # An order stored twice (saved, then deleted) is written once: its events
                 # list holds everything it recorded.
                 unique = {id(order): order for order in self._stored}.values()
-                await write_events(self.engine, [e for o in unique for e in o.events])
+                events = [e for o in unique for e in o.events]
+                await write_events(self.engine, events)
+                written = bool(events)
         except BaseException as error:
             await transaction.__aexit__(type(error), error, error.__traceback__)  # type: ignore[attr-defined]
             raise
@@ -60,4 +64,7 @@ class UnitOfWork:
         if exc is None:
             for order in self._stored:
                 order.events.clear()
+            # --- live updates (issue 17): this process's feed reads the new rows at once.
+            if written:
+                commits.committed()
         self._stored.clear()
