@@ -119,7 +119,9 @@ class _Session:
     principal: Principal
     expires: float
 
-    def subscribe(self, *, order_id: int | None, matches: Match) -> Subscriber:
+    async def subscribe(self, *, order_id: int | None, matches: Match) -> Subscriber:
+        """A subscriber of the changes committed from now on (registered, then positioned
+        after the newest committed change, so none committed in between is missed)."""
         context = self.context
         limit = self.live.settings.subscriptions_per_connection
         if isinstance(context, ConnectionContext) and context.open_subscriptions >= limit:
@@ -134,6 +136,11 @@ class _Session:
             ) from None
         if isinstance(context, ConnectionContext):
             context.open_subscriptions += 1
+        try:
+            subscriber.after = await self.live.feed.newest()
+        except BaseException:
+            self.release(subscriber)
+            raise
         return subscriber
 
     def release(self, subscriber: Subscriber) -> None:
@@ -201,7 +208,7 @@ async def _order_updated(info: Info, id: str) -> AsyncGenerator[OrderType, None]
     session = await _session(info)
     principal = session.principal
     order_id = service.parse_order_id(id)
-    subscriber = session.subscribe(
+    subscriber = await session.subscribe(
         order_id=order_id or 0, matches=lambda change: principal.can_view(change.order.user_id)
     )
     try:
@@ -236,7 +243,7 @@ async def _orders_updated(
             and (status is None or order.status is status)
         )
 
-    subscriber = session.subscribe(order_id=None, matches=matches)
+    subscriber = await session.subscribe(order_id=None, matches=matches)
     try:
         async for change in session.follow(subscriber):
             yield OrderType.from_domain(change.order)

@@ -27,6 +27,7 @@ class Change:
     event_id: str
     event_type: str
     order: Order
+    position: int = 0  # the outbox row's id: changes committed later have higher ones
 
     @property
     def order_id(self) -> int:
@@ -34,7 +35,7 @@ class Change:
         return self.order.id
 
 
-def change_from_payload(payload: str | bytes | dict[str, Any]) -> Change:
+def change_from_payload(payload: str | bytes | dict[str, Any], position: int = 0) -> Change:
     """The change an outbox row (or an `orders` message body) describes.
 
     The payload carries the whole order snapshot, so no subscriber needs a database read
@@ -51,7 +52,12 @@ def change_from_payload(payload: str | bytes | dict[str, Any]) -> Change:
         created_at=_timestamp(state["created_at"]),
         updated_at=_timestamp(state["updated_at"]),
     )
-    return Change(event_id=str(body["event_id"]), event_type=str(body["event_type"]), order=order)
+    return Change(
+        event_id=str(body["event_id"]),
+        event_type=str(body["event_type"]),
+        order=order,
+        position=position,
+    )
 
 
 def _timestamp(text: str) -> datetime:
@@ -105,6 +111,8 @@ class Subscriber:
     pending: deque[Change] = field(default_factory=deque)
     overflowed: bool = False
     closed: bool = False
+    # Changes at or below this outbox position were committed before the subscription began.
+    after: int = 0
     _waiter: asyncio.Future[None] | None = None
 
     def offer(self, change: Change) -> None:
@@ -122,6 +130,8 @@ class Subscriber:
 
     async def next(self, *, within: float | None) -> Change | None:
         """The next change; None after `within` seconds without one. Raises Overflowed."""
+        while self.pending and self.pending[0].position <= self.after:
+            self.pending.popleft()
         while not self.pending:
             if self.overflowed:
                 raise Overflowed
@@ -135,6 +145,8 @@ class Subscriber:
                 return None
             finally:
                 self._waiter = None
+            while self.pending and self.pending[0].position <= self.after:
+                self.pending.popleft()
         return self.pending.popleft()
 
     def close(self) -> None:

@@ -99,6 +99,11 @@ class OutboxFeed:
                 await task
         await self._wakeups.close()
 
+    async def newest(self) -> int:
+        """The newest committed outbox position: where a subscription starting now begins."""
+        rows = await fetch(self.engine, _LAST)
+        return int(rows[0]["last"])
+
     def wake(self) -> None:
         self._woken.set()
 
@@ -146,21 +151,23 @@ class OutboxFeed:
         published = 0
         while True:
             rows = await fetch(self.engine, _AFTER, self._last)
-            if not rows and not published:
-                await self._notice_reset()
+            if not rows and not published and await self._notice_reset():
+                continue
             published += self._take(rows)
             if len(rows) < ROUND_LIMIT:
                 return published
 
-    async def _notice_reset(self) -> None:
+    async def _notice_reset(self) -> bool:
         """Start over when the table's ids were reset (TRUNCATE ... RESTART IDENTITY)."""
         rows = await fetch(self.engine, _LAST)
         last = int(rows[0]["last"])
-        if last < self._last:
-            logger.info("live feed: outbox ids went back from %d to %d", self._last, last)
-            self._last = 0
-            self._holes.clear()
-            self._settled.clear()
+        if last >= self._last:
+            return False
+        logger.info("live feed: outbox ids went back from %d to %d", self._last, last)
+        self._last = 0
+        self._holes.clear()
+        self._settled.clear()
+        return True
 
     def _take(self, rows: Sequence[Mapping[str, Any]]) -> int:
         now = self.clock()
@@ -179,7 +186,7 @@ class OutboxFeed:
             self._settled.add(row_id)
             published += 1
             try:
-                change: Change = change_from_payload(row["payload"])
+                change: Change = change_from_payload(row["payload"], position=row_id)
             except (ValueError, KeyError, TypeError) as error:
                 logger.error("live feed: unreadable outbox row %d: %s", row_id, error)
                 continue
