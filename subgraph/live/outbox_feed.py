@@ -68,7 +68,7 @@ class OutboxFeed:
         self.hub = hub
         self.options = options
         self.clock = clock
-        self._dsn = dsn if is_postgres(engine) else None
+        self._dsn = dsn if dsn and is_postgres(engine) else None
         self._wakeups: Wakeups = PostgresNotifications(self._dsn) if self._dsn else Polling()
         self._woken = asyncio.Event()
         self._stop = asyncio.Event()
