@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from subgraph.messaging.supervisor import MessagingProcess
 
 APP = "subgraph.app:create_app"
+SHUTDOWN_GRACE_SECONDS = 10  # then open streams (SSE subscriptions) are cut
 DEFAULT_PORT = 5000  # the seed service's port, so existing clients and bookmarks keep working
 
 
@@ -62,6 +63,8 @@ def _serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             log_level=get_settings().log_level.lower(),
             log_config=_uvicorn_log_config(),
+            # Issue 17: an open SSE subscription would hold a stopping server forever.
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
             **serving.SERVER_SETTINGS,
         )
     finally:
