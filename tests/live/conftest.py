@@ -10,12 +10,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
 
-from tests.messaging.conftest import CLOSED_PORT_URL, rabbit_vhost  # noqa: F401 - fixture
+from tests.conftest import RUN_ID, service_unavailable
+from tests.messaging.conftest import CLOSED_PORT_URL, _rabbitmqctl
 from tests.support import free_port
+
+LIVE_VHOST = f"orders_live_{RUN_ID}"
 
 START_TIMEOUT = 60.0
 
@@ -77,24 +81,36 @@ def stop(served: Served) -> None:
             served.process.wait()
 
 
+@pytest.fixture(scope="session")
+def live_vhost() -> Iterator[str]:
+    """A RabbitMQ vhost of this module's own (the messaging tests delete theirs)."""
+    try:
+        _rabbitmqctl("add_vhost", LIVE_VHOST)
+        _rabbitmqctl("set_permissions", "-p", LIVE_VHOST, "guest", ".*", ".*", ".*")
+    except (OSError, subprocess.SubprocessError) as error:
+        service_unavailable("RabbitMQ (rabbitmqctl)", error)
+    try:
+        yield f"amqp://guest:guest@127.0.0.1:5672/{quote(LIVE_VHOST, safe='')}"
+    finally:
+        _rabbitmqctl("delete_vhost", LIVE_VHOST)
+
+
 @pytest.fixture(scope="module")
 def servers(
-    postgres_database: str,
-    rabbit_vhost: str,  # noqa: F811 - the fixture imported above
-    tmp_path_factory: pytest.TempPathFactory,
+    postgres_database: str, live_vhost: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Served, Served]]:
     """Two servers on two ports sharing the database and the broker: 2 workers and 1."""
     directory = tmp_path_factory.mktemp("live")
     first = serve(
         directory,
         database_url=postgres_database,
-        rabbitmq_url=rabbit_vhost,
+        rabbitmq_url=live_vhost,
         workers=2,
         SUBSCRIPTIONS_PER_CONNECTION="4",
     )
     try:
         second = serve(
-            directory, database_url=postgres_database, rabbitmq_url=rabbit_vhost, workers=1
+            directory, database_url=postgres_database, rabbitmq_url=live_vhost, workers=1
         )
         try:
             yield first, second
