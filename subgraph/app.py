@@ -19,8 +19,10 @@ from subgraph.api.context import Services, make_context_getter
 from subgraph.api.controller import tune_controller
 from subgraph.api.errors import body_too_large
 from subgraph.api.schema import build_schema
+from subgraph.api.subscriptions import SUBSCRIPTION_PROTOCOLS, live_controller
 from subgraph.auth.verification import TokenVerifier
 from subgraph.health import live, ready
+from subgraph.live.runtime import LiveUpdates
 from subgraph.messaging.http import asyncapi_routes
 from subgraph.messaging.runtime import Messaging
 from subgraph.persistence.availability import Availability, ResilientReads
@@ -30,6 +32,7 @@ from subgraph.persistence.startup import open_when_available
 from subgraph.persistence.unit_of_work import UnitOfWork
 from subgraph.process import tune_garbage_collection
 from subgraph.settings import Settings, get_settings, refuse_unsafe
+from subgraph.shutdown import on_drain
 
 logger = logging.getLogger("subgraph.app")
 
@@ -65,9 +68,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         context_getter=make_context_getter(services),
         graphql_ide="graphiql",
         allow_queries_via_get=False,
-        subscription_protocols=(),
+        subscription_protocols=SUBSCRIPTION_PROTOCOLS,
     )
     graphql = tune_controller(graphql)
+    graphql = live_controller(graphql, services, settings)  # issue 17: subscriptions
+    live_updates = LiveUpdates(settings, engine)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -81,8 +86,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             consume=settings.inventory_consumer_enabled,
         )
         app.state.messaging = messaging
+        app.state.live = live_updates  # subscriptions are refused until it runs
+
+        # Open subscription streams end when the server starts draining, so it can exit.
+        unhook = on_drain(live_updates.hub.close)
+
+        async def once_available() -> None:
+            messaging.start()
+            await live_updates.start()
+
         opening = asyncio.create_task(
-            open_when_available(engine, settings, availability, then=messaging.start),
+            open_when_available(engine, settings, availability, then=once_available),
             name="orders-database-startup",
         )
         # When the database is there the first attempt is done before serving (as before);
@@ -94,6 +108,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             opening.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await opening
+            unhook()
+            await live_updates.stop()
             await messaging.stop()
             await close_pool(engine)
 

@@ -88,6 +88,19 @@ class Settings(BaseSettings):
     # Verified tokens remembered per worker (least recently used out; 0 turns it off).
     jwt_verified_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
 
+    # --- Live updates (GraphQL subscriptions, issue 17; docs/subscriptions.md).
+    live_updates_enabled: bool = True
+    # Changes a subscriber may have waiting; one more ends it (SUBSCRIPTION_OVERFLOW).
+    subscription_queue_size: int = Field(default=100, ge=1, le=100_000)
+    subscriptions_per_connection: int = Field(default=50, ge=1, le=10_000)
+    subscriptions_per_worker: int = Field(default=10_000, ge=1, le=1_000_000)
+    # The feed reads the outbox on each NOTIFY (PostgreSQL) or commit of this process, and
+    # at least this often (SQLite with several workers or processes; a lost LISTEN connection).
+    live_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # WebSocket keep-alive ("ka" for graphql-ws) and SSE heartbeat interval.
+    subscription_keep_alive_seconds: float = Field(default=15.0, gt=0, le=300)
+    # --- end live updates
+
     # GraphQL guards.
     graphql_introspection: bool = True
     # Production refuses to start with introspection on unless this says it is intended.

@@ -21,6 +21,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -37,6 +38,15 @@ FORCED_EXIT_GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.02
 
 _drain_started: float | None = None
+# Called once the drain begins, in the event loop: what must end for connections to close
+# (open subscription streams, say).
+_drain_hooks: list[Callable[[], None]] = []
+
+
+def on_drain(hook: Callable[[], None]) -> Callable[[], None]:
+    """Call `hook` when this process starts draining; returns what unregisters it."""
+    _drain_hooks.append(hook)
+    return lambda: _drain_hooks.remove(hook) if hook in _drain_hooks else None
 
 
 def draining() -> bool:
@@ -140,6 +150,8 @@ class GracefulServer(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         logger.info("Shutting down: answering what was received, accepting nothing new")
         _start_drain()
+        for hook in list(_drain_hooks):
+            hook()
         drain_started = _drain_started or time.monotonic()
         if self._deadline is None:
             self._deadline = time.monotonic() + self.shutdown_timeout

@@ -67,3 +67,14 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
+
+
+def post_graphql_sync(url: str, query: str, token: str | None = None) -> dict[str, Any]:
+    """POST one operation to a served process; the JSON body (HTTP 200 asserted)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.post(url, json={"query": query}, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

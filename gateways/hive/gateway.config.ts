@@ -26,6 +26,25 @@ export const gatewayConfig = defineConfig({
       tracestate: request.headers.get('tracestate'),
     }),
   },
+  // Subscriptions (docs/subscriptions.md): clients subscribe to the gateway over SSE or
+  // WebSocket; the gateway subscribes to the orders subgraph over WebSocket
+  // (graphql-transport-ws on /graphql), passing the caller's Authorization header in the
+  // connection_init payload (one upstream connection per token). Its HTTP executor would also
+  // work: the subgraph frames SSE with LF line ends, which Hive 3.4.x requires.
+  transportEntries: {
+    orders: {
+      options: {
+        subscriptions: {
+          kind: 'ws',
+          options: {
+            connectionParams: {
+              authorization: '{context.headers.authorization}',
+            },
+          },
+        },
+      },
+    },
+  },
   // Demand control: every object (composite type) the subgraphs are asked for costs 1,
   // multiplied by the `limit` of the @listSize(slicingArguments: ["limit"]) lists above it.
   // Hive sums the cost of each subgraph request as the plan runs and refuses the request

@@ -28,6 +28,7 @@ from subgraph.api.guards import guard_extension
 from subgraph.api.mutations import Mutation
 from subgraph.api.queries import Query
 from subgraph.api.sdl import without_directives
+from subgraph.api.subscriptions import Subscription
 from subgraph.api.types import ProductType, UserType
 from subgraph.settings import ROUTER_DIRECTIVES, Settings
 
@@ -119,6 +120,7 @@ def build_schema(settings: Settings) -> OrdersSchema:
         router_directives=settings.federation_directives,
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[UserType, ProductType],
         extensions=extensions,
         execution_context_class=LeafFastExecutionContext,

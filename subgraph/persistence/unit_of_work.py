@@ -13,6 +13,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from subgraph.domain.order import Order
+from subgraph.persistence import commits
 from subgraph.persistence.availability import is_unavailable, translated, unavailable
 from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.inbox import ProcessedMessages
@@ -72,6 +73,8 @@ class UnitOfWork:
                     now=now,
                 )
             if placed is not None:
+                if not isinstance(placed, KeyedPlacement):
+                    commits.committed()  # live updates: this process's feed reads it at once
                 return placed
         else:
             if idempotency_key is not None:
@@ -118,12 +121,15 @@ class UnitOfWork:
         transaction = self._transaction
         self._transaction = None
         assert transaction is not None
+        written = False
         try:
             if exc is None:
                 # An order stored twice (saved, then deleted) is written once: its events
                 # list holds everything it recorded.
                 unique = {id(order): order for order in self._stored}.values()
-                await write_events(self.engine, [e for o in unique for e in o.events])
+                events = [e for o in unique for e in o.events]
+                await write_events(self.engine, events)
+                written = bool(events)
         except BaseException as error:
             await self._end(transaction, error)
             raise
@@ -131,6 +137,9 @@ class UnitOfWork:
         if exc is None:
             for order in self._stored:
                 order.events.clear()
+            # --- live updates (issue 17): this process's feed reads the new rows at once.
+            if written:
+                commits.committed()
         self._stored.clear()
 
     async def _end(self, transaction: Any, exc: BaseException | None) -> None:
