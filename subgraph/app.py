@@ -31,6 +31,7 @@ from subgraph.persistence.sql import fetch
 from subgraph.persistence.unit_of_work import UnitOfWork
 from subgraph.process import tune_garbage_collection
 from subgraph.settings import Settings, get_settings, refuse_unsafe
+from subgraph.telemetry import wiring as telemetry
 
 logger = logging.getLogger("subgraph.app")
 
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """
     settings = settings or get_settings()
     refuse_unsafe(settings)
+    telemetry.prepare(settings)  # observability: tracing per OTEL_*, one log handler
     engine = make_engine(settings)
     services = Services(
         verifier=TokenVerifier(settings),
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await open_pool(engine, settings)
+        sampling = telemetry.start(settings, engine)  # observability: pool gauges
         # The relay and the inventory consumer run in the background; start-up never waits
         # for RabbitMQ.
         messaging = Messaging(
@@ -116,10 +119,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             await messaging.stop()
+            await telemetry.stop(sampling)
             await close_pool(engine)
 
     app = Litestar(
-        route_handlers=[graphql, live, ready, *asyncapi_routes(settings)],
+        route_handlers=[
+            graphql,
+            live,
+            ready,
+            *asyncapi_routes(settings),
+            *telemetry.route_handlers(settings),  # observability: GET /metrics
+        ],
+        middleware=telemetry.middleware(),  # observability: the HTTP request's span
+        logging_config=None,  # observability: ours (telemetry/logs.py), not Litestar's default
         lifespan=[lifespan],
         state=State({"engine": engine}),
         request_max_body_size=settings.request_max_body_bytes,

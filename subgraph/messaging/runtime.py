@@ -195,8 +195,12 @@ async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from subgraph.telemetry import wiring as telemetry
+
+    telemetry.prepare(settings)  # observability: tracing per OTEL_*, one log handler
     engine = make_engine(settings)
     await open_pool(engine, settings)
+    sampling = telemetry.start(settings, engine)  # observability: pool gauges
     messaging = Messaging(settings, engine, relay=relay, consume=consume)
     messaging.start()
     signalled = asyncio.ensure_future(stop.wait())
@@ -209,6 +213,7 @@ async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool)
     finally:
         signalled.cancel()
         await messaging.stop()
+        await telemetry.stop(sampling)
         await close_pool(engine)
 
 
