@@ -14,7 +14,7 @@ _CREDENTIAL_PARAMETER = re.compile(
 # exception text or a structured (JSON) log field.
 _BEARER = re.compile(r"(\bbearer\s+)[^\s\"',;&]+", re.IGNORECASE)
 _AUTHORIZATION_HEADER = re.compile(
-    r"(\bauthorization[\"']?\s*:\s*[\"']?)[^\"',;&\n]+", re.IGNORECASE
+    r"(\bauthorization[\"']?\s*:\s*[\"']?)(?:[a-z]+\s+)?[^\s\"',;&]+", re.IGNORECASE
 )
 REDACTED = "[redacted]"
 

@@ -50,7 +50,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(
     postgres_database: str,
-    rabbit_vhost: str,
+    rabbit_vhost: str,  # noqa: F811 - the fixture imported above
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Served]:
     directory = tmp_path_factory.mktemp("observed")
