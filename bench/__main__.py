@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-floors", action="store_true")
     parser.add_argument("--output", type=Path, help="JSON path (default bench/results/<date>.json)")
     parser.add_argument(
+        "--observability",
+        action="store_true",
+        help="instead of the suite: getOrder with tracing/metrics off, metrics only, both on",
+    )
+    parser.add_argument(
         "--profile",
         choices=CELLS,
         help="instead of the suite: py-spy one worker while this cell runs",
@@ -150,6 +155,14 @@ def main(argv: list[str] | None = None) -> int:
             from bench.profile import profile_cell
 
             return profile_cell(run, args.profile)
+        if args.observability:
+            from bench.observability import observability_cells
+
+            ratios = observability_cells(run)
+            output = args.output or RESULTS / f"{started.strftime('%Y-%m-%dT%H%M%S')}-obs.json"
+            report.write_json(output, run.record)
+            print(f"getOrder throughput vs both off: {ratios}\nwritten: {output}")
+            return 0
         if not config.skip_floors:
             run.floors()
         service_cells(run)

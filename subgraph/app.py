@@ -33,6 +33,7 @@ from subgraph.persistence.unit_of_work import UnitOfWork
 from subgraph.process import tune_garbage_collection
 from subgraph.settings import Settings, get_settings, refuse_unsafe
 from subgraph.shutdown import on_drain
+from subgraph.telemetry import wiring as telemetry
 
 logger = logging.getLogger("subgraph.app")
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """
     settings = settings or get_settings()
     refuse_unsafe(settings)
+    telemetry.prepare(settings)  # observability: tracing per OTEL_*, one log handler
     engine = make_engine(settings)
     availability = Availability(
         engine,
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Start-up never waits for the database or RabbitMQ: the database is migrated and its
         # pool opened in the background, retried until it answers (readiness says when), and
         # the relay and the inventory consumer start once it has.
+        sampling = telemetry.start(settings, engine)  # observability: pool gauges
         messaging = Messaging(
             settings,
             engine,
@@ -111,10 +114,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             unhook()
             await live_updates.stop()
             await messaging.stop()
+            await telemetry.stop(sampling)
             await close_pool(engine)
 
     app = Litestar(
-        route_handlers=[graphql, live, ready, *asyncapi_routes(settings)],
+        route_handlers=[
+            graphql,
+            live,
+            ready,
+            *asyncapi_routes(settings),
+            *telemetry.route_handlers(settings),  # observability: GET /metrics
+        ],
+        middleware=telemetry.middleware(),  # observability: the HTTP request's span
+        logging_config=None,  # observability: ours (telemetry/logs.py), not Litestar's default
         lifespan=[lifespan],
         state=State({"engine": engine, "availability": availability}),
         request_max_body_size=settings.request_max_body_bytes,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import logging
 import os
 import sys
@@ -24,23 +23,18 @@ DEFAULT_PORT = 5000  # the seed service's port, so existing clients and bookmark
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(
-        level=get_settings().log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Observability: one format (LOG_FORMAT) for every logger, tokens redacted.
+    from subgraph.telemetry import logs
+
+    logs.configure(get_settings())
 
 
 def _uvicorn_log_config() -> dict[str, Any]:
-    """uvicorn's logging with tokens scrubbed: its access log prints query strings."""
-    from uvicorn.config import LOGGING_CONFIG
+    """uvicorn's logging in each worker: ours (telemetry/logs.py), tokens scrubbed: its access
+    log prints query strings."""
+    from subgraph.telemetry import logs
 
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["redact_tokens"] = {
-        "()": "subgraph.auth.redaction.RedactTokens"
-    }
-    for handler in config["handlers"].values():
-        handler.setdefault("filters", []).append("redact_tokens")
-    return config
+    return logs.uvicorn_log_config(get_settings())
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -54,6 +48,10 @@ def _serve(args: argparse.Namespace) -> int:
         # The workers migrate once the database answers (one at a time), unless told not to.
         os.environ["MIGRATE_ON_START"] = "false"
         get_settings.cache_clear()
+    from subgraph.telemetry.wiring import MetricsDirectory
+
+    metrics_directory = MetricsDirectory()  # observability: one scrape sees every process
+    metrics_directory.prepare(get_settings())
     messaging = _start_messaging_process()
     try:
         return serving.run(
@@ -69,6 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         if messaging is not None:
             messaging.stop()
+        metrics_directory.remove()
 
 
 def _start_messaging_process() -> MessagingProcess | None:

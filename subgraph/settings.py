@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Annotated, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -113,6 +113,55 @@ class Settings(BaseSettings):
     # (for @apollo/gateway, which refuses a supergraph that links @authenticated for SECURITY).
     federation_directives: Annotated[frozenset[str], NoDecode] = frozenset(ROUTER_DIRECTIVES)
 
+    # --- Observability (docs/observability.md) -------------------------------------------
+    # Log lines: one JSON object a line, or text; unset: JSON when APP_ENV=production.
+    log_format: Literal["json", "text"] | None = None
+    metrics_enabled: bool = True  # GET /metrics (Prometheus)
+    graphql_resolver_spans: bool = False  # a span per resolver (costly), not only per operation
+    apollo_federation_tracing: bool = False  # ftv1 for routers sending the header; costs always
+    # The standard OpenTelemetry variables, read here so an unusable value refuses to start
+    # naming its variable; tracing is off (and costs nothing) unless an exporter is asked for.
+    otel_sdk_disabled: bool = False
+    otel_service_name: str | None = None
+    otel_traces_exporter: Literal["otlp", "console", "none"] | None = None
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_traces_endpoint: str | None = None
+    otel_exporter_otlp_protocol: Literal["http/protobuf", "grpc"] | None = None
+    otel_exporter_otlp_traces_protocol: Literal["http/protobuf", "grpc"] | None = None
+    otel_exporter_otlp_timeout: float | None = Field(default=None, gt=0, le=300)
+    otel_traces_sampler: (
+        Literal[
+            "always_on",
+            "always_off",
+            "traceidratio",
+            "parentbased_always_on",
+            "parentbased_always_off",
+            "parentbased_traceidratio",
+        ]
+        | None
+    ) = None
+    otel_traces_sampler_arg: float | None = Field(default=None, ge=0, le=1)
+    otel_bsp_max_queue_size: int | None = Field(default=None, ge=1, le=1_000_000)
+    otel_bsp_max_export_batch_size: int | None = Field(default=None, ge=1, le=100_000)
+    otel_bsp_schedule_delay: int | None = Field(default=None, ge=1, le=3_600_000)  # ms
+    otel_bsp_export_timeout: int | None = Field(default=None, ge=1, le=3_600_000)  # ms
+
+    @field_validator("otel_exporter_otlp_endpoint", "otel_exporter_otlp_traces_endpoint")
+    @classmethod
+    def _collector_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL with a host")
+        return value
+
+    @field_validator("otel_traces_sampler", mode="before")
+    @classmethod
+    def _sampler_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    # --- end of observability ------------------------------------------------------------
+
     @field_validator("federation_directives", mode="before")
     @classmethod
     def _known_directives(cls, value: object) -> object:
@@ -139,6 +188,20 @@ class Settings(BaseSettings):
         "jwt_jwks_url",
         "jwt_audience",
         "jwt_issuer",
+        "log_format",
+        "otel_service_name",
+        "otel_traces_exporter",
+        "otel_exporter_otlp_endpoint",
+        "otel_exporter_otlp_traces_endpoint",
+        "otel_exporter_otlp_protocol",
+        "otel_exporter_otlp_traces_protocol",
+        "otel_exporter_otlp_timeout",
+        "otel_traces_sampler",
+        "otel_traces_sampler_arg",
+        "otel_bsp_max_queue_size",
+        "otel_bsp_max_export_batch_size",
+        "otel_bsp_schedule_delay",
+        "otel_bsp_export_timeout",
         mode="before",
     )
     @classmethod

@@ -31,13 +31,21 @@ from subgraph.api.sdl import without_directives
 from subgraph.api.subscriptions import Subscription
 from subgraph.api.types import ProductType, UserType
 from subgraph.settings import ROUTER_DIRECTIVES, Settings
+from subgraph.telemetry.graphql import OperationObserver, build_observer, schema_extensions
 
 FEDERATION_VERSION = "2.11"
 
 
 class OrdersSchema(CheckedEntitiesSchema):
-    def __init__(self, *, router_directives: frozenset[str], **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        router_directives: frozenset[str],
+        observer: OperationObserver | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
+        self.observer = observer or OperationObserver(metrics=False, spans=False)
         self._omitted = [name for name in ROUTER_DIRECTIVES if name not in router_directives]
         self._sdl: str | None = None
 
@@ -57,9 +65,40 @@ class OrdersSchema(CheckedEntitiesSchema):
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
     ) -> SchemaExtensionsRunner:
+        self.observer.seen(execution_context)  # observability: the operation's name and type
         return HookRunner(execution_context=execution_context, extensions=extensions)
 
     async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Strawberry's `execute`, observed (telemetry/graphql.py)."""
+        observation = self.observer.start(context_value)  # None: nothing observes
+        try:
+            result = await self._execute_masked(
+                query,
+                variable_values=variable_values,
+                context_value=context_value,
+                root_value=root_value,
+                operation_name=operation_name,
+                allowed_operation_types=allowed_operation_types,
+                operation_extensions=operation_extensions,
+            )
+        except BaseException:
+            if observation is not None:
+                observation.finish(None)
+            raise
+        if observation is not None:
+            observation.finish(result)
+        return result
+
+    async def _execute_masked(
         self,
         query: str | None,
         variable_values: dict[str, Any] | None = None,
@@ -115,9 +154,10 @@ class RememberedNames(NameConverter):
 
 def build_schema(settings: Settings) -> OrdersSchema:
     # One extension: each more costs its hook setup on every request.
-    extensions: list[Any] = [guard_extension(settings)]
+    extensions: list[Any] = [guard_extension(settings), *schema_extensions(settings)]
     return OrdersSchema(
         router_directives=settings.federation_directives,
+        observer=build_observer(settings),
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -6,6 +6,8 @@ from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, Rabbit
 from faststream.rabbit.schemas import Channel
 
 from subgraph.settings import Settings
+from subgraph.telemetry.logs import broker_logger
+from subgraph.telemetry.messaging import broker_middlewares
 
 APP_ID = "orders-subgraph"
 
@@ -50,6 +52,9 @@ def make_broker(settings: Settings, *, url: str | None = None) -> RabbitBroker:
         timeout=settings.rabbitmq_connect_timeout_seconds,
         app_id=APP_ID,
         graceful_timeout=settings.rabbitmq_publish_timeout_seconds,
+        # Observability: trace spans and headers, dead letters counted; our log handler.
+        middlewares=broker_middlewares(),
+        logger=broker_logger(),
     )
 
 

@@ -35,6 +35,7 @@ from subgraph.messaging.schemas import (
 )
 from subgraph.ports import UnitOfWork
 from subgraph.service import INVENTORY_PRINCIPAL, apply_inventory_result
+from subgraph.telemetry import messaging as telemetry
 
 logger = logging.getLogger("subgraph.messaging.inventory")
 
@@ -117,15 +118,18 @@ async def _apply(
             result.order_id,
             type(error).__name__,
         )
+        telemetry.inventory("requeued")  # observability
         await asyncio.sleep(REQUEUE_PAUSE_SECONDS)
         await message.nack(requeue=True)
         return
     except DomainError as error:
         # A rule refused it; retrying cannot help and nothing was stored.
         logger.warning("inventory result %s refused: %s", result.event_id, error)
+        telemetry.inventory("refused")  # observability
         await message.ack()
         return
     logger.info(
         "inventory result %s for order %s: %s", result.event_id, result.order_id, outcome.value
     )
+    telemetry.inventory(outcome.value)  # observability
     await message.ack()

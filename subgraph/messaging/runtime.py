@@ -203,8 +203,12 @@ async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, signalled_once_more)
+    from subgraph.telemetry import wiring as telemetry
+
+    telemetry.prepare(settings)  # observability: tracing per OTEL_*, one log handler
     engine = make_engine(settings)
     await open_pool(engine, settings)
+    sampling = telemetry.start(settings, engine)  # observability: pool gauges
     messaging = Messaging(settings, engine, relay=relay, consume=consume)
     messaging.start()
     signalled = asyncio.ensure_future(stop.wait())
@@ -229,6 +233,7 @@ async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool)
         if not stopping.done():
             logger.warning("messaging: stopping cut short; unconfirmed events stay in the outbox")
             stopping.cancel()
+        await telemetry.stop(sampling)
         await close_pool(engine)
 
 

@@ -21,6 +21,7 @@ from subgraph.domain.events import OrderEvent
 from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.mapping import as_datetime
 from subgraph.persistence.sql import fetch, ids_in
+from subgraph.telemetry import tracing
 
 MAX_ERROR_LENGTH = 500
 
@@ -30,7 +31,8 @@ MAX_ERROR_LENGTH = 500
 # candidate. As NOT EXISTS the planner could pick an anti join comparing each candidate with
 # every unpublished row.
 _HEADS_OF_ORDERS = """
-SELECT o.id, o.event_id, o.event_type, o.order_id, o.payload, o.attempts, o.created_at
+SELECT o.id, o.event_id, o.event_type, o.order_id, o.payload, o.attempts, o.created_at,
+       o.trace_context
 FROM order_outbox AS o
 WHERE o.published_at IS NULL
   AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= {{}})
@@ -53,16 +55,18 @@ async def write_events(engine: Engine[Any], events: Sequence[OrderEvent]) -> Non
     # (`published_at - created_at`) is commit to broker ack; when the change happened is the
     # event's own `occurred_at`, in the payload.
     written_at = datetime.now(UTC)
+    # Observability: the transaction's trace context, so the relay's publish joins its trace.
+    trace_context = tracing.current_context() if tracing.ACTIVE else None
     values: list[Any] = []
     for e in events:
         payload = json.dumps(e.as_payload(), separators=(",", ":"))
-        values += [e.event_id, e.event_type, e.order_id, payload, written_at]
+        values += [e.event_id, e.event_type, e.order_id, payload, written_at, trace_context]
     if values:
-        rows = ", ".join("({}, {}, {}, {}, {}, 0)" for _ in events)
+        rows = ", ".join("({}, {}, {}, {}, {}, {}, 0)" for _ in events)
         await fetch(
             engine,
             "INSERT INTO order_outbox (event_id, event_type, order_id, payload, created_at, "  # noqa: S608 - placeholders only
-            f"attempts) VALUES {rows}",
+            f"trace_context, attempts) VALUES {rows}",
             *values,
         )
 
@@ -78,6 +82,7 @@ class OutboxMessage:
     payload: str
     attempts: int
     created_at: datetime
+    trace_context: str | None = None  # W3C headers (JSON) of the transaction that wrote it
 
 
 @dataclass
@@ -213,6 +218,7 @@ class OutboxStore:
                 payload=r["payload"],
                 attempts=int(r["attempts"]),
                 created_at=as_datetime(r["created_at"]),
+                trace_context=r["trace_context"],
             )
             for r in rows
         ]

@@ -19,6 +19,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.querystring import QueryString
 
 from subgraph.persistence.engine import is_postgres
+from subgraph.telemetry import tracing
 
 
 def on_postgres(engine: Engine[Any]) -> bool:
@@ -39,6 +40,14 @@ def ids_in(engine: Engine[Any], column: str, ids: Sequence[int]) -> tuple[str, l
 
 async def fetch(engine: Engine[Any], sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
     """Run one statement with `{}` placeholders on `engine`; its rows."""
+    if tracing.ACTIVE:  # observability hook: a span per statement (telemetry/tracing.py)
+        run = functools.partial(_fetch, engine)
+        system = "postgresql" if isinstance(engine, PostgresEngine) else "sqlite"
+        return await tracing.statement(run, system, sql, args)  # type: ignore[no-any-return]
+    return await _fetch(engine, sql, *args)
+
+
+async def _fetch(engine: Engine[Any], sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
     if isinstance(engine, PostgresEngine):
         transaction = engine.current_transaction.get()
         if transaction is not None:

@@ -54,6 +54,8 @@ class OutboxRow(Table, tablename="order_outbox"):
     attempts = Integer(default=0)
     next_attempt_at = Timestamptz(null=True, default=None)
     last_error = Text(null=True, default=None)
+    # The W3C trace context of the writing transaction (JSON), when tracing is on.
+    trace_context = Text(null=True, default=None)
 
 
 class ProcessedMessageRow(Table, tablename="processed_messages"):

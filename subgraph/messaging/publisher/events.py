@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from aio_pika.exceptions import PublishError
+from aio_pika.exceptions import DeliveryError, PublishError
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.publisher import RabbitPublisher
 
 from subgraph.messaging.broker import ORDERS_EXCHANGE
 from subgraph.messaging.schemas import EVENT_MODELS
 from subgraph.persistence.outbox import OutboxMessage
+from subgraph.telemetry import tracing
 
 CONTENT_TYPE = "application/json"
 
@@ -27,6 +28,10 @@ class PublishFailed(Exception):
 
 class Unroutable(PublishFailed):
     """The broker returned the message: no queue is bound for its routing key."""
+
+
+class Nacked(PublishFailed):
+    """The broker refused the message (a negative confirm)."""
 
 
 class EventPublisher:
@@ -60,16 +65,18 @@ class EventPublisher:
         if publisher is None:
             raise PublishFailed(f"no publisher for event type {message.event_type!r}")
         try:
-            # The outer bound also covers waiting for a reconnecting channel, which the
-            # confirm timeout alone does not.
-            async with asyncio.timeout(self.timeout_seconds):
-                await publisher.publish(
-                    message.payload.encode(),
-                    message_id=message.event_id,
-                    correlation_id=str(message.order_id),
-                    content_type=CONTENT_TYPE,
-                    timestamp=message.created_at,
-                )
+            # Observability: the publish span joins the trace of the writing transaction.
+            with tracing.continuing(message.trace_context):
+                # The outer bound also covers waiting for a reconnecting channel, which the
+                # confirm timeout alone does not.
+                async with asyncio.timeout(self.timeout_seconds):
+                    await publisher.publish(
+                        message.payload.encode(),
+                        message_id=message.event_id,
+                        correlation_id=str(message.order_id),
+                        content_type=CONTENT_TYPE,
+                        timestamp=message.created_at,
+                    )
         except TimeoutError:
             raise PublishFailed(f"no confirm within {self.timeout_seconds:g} s") from None
         except PublishError:
@@ -77,6 +84,8 @@ class EventPublisher:
                 f"returned by the broker: no queue is bound to {ORDERS_EXCHANGE.name} "
                 f"for {message.event_type}"
             ) from None
+        except DeliveryError:
+            raise Nacked("nacked by the broker") from None
         except PublishFailed:
             raise
         except Exception as error:

@@ -21,6 +21,7 @@ from subgraph.messaging.publisher.wakeups import Wakeups
 from subgraph.persistence.inbox import ProcessedMessages
 from subgraph.persistence.outbox import OutboxMessage, OutboxStore, RetryPolicy
 from subgraph.persistence.writes import forget_idempotency_keys
+from subgraph.telemetry import messaging as telemetry
 
 logger = logging.getLogger("subgraph.messaging.relay")
 
@@ -80,10 +81,12 @@ class OutboxRelay:
                     raise outcome
                 if isinstance(outcome, BaseException):
                     claim.mark_failed(message, str(outcome) or type(outcome).__name__)
+                    telemetry.publish_failed(message.event_type, outcome)  # observability
                     if isinstance(outcome, Unroutable):
                         returned.add(message.event_type)
                 else:
                     claim.mark_published(message)
+                    telemetry.published(message.event_type, message.created_at)  # observability
                     routed.add(message.event_type)
             published = time.monotonic()
         self._update_holds(returned, routed)
