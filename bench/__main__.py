@@ -34,6 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-floors", action="store_true")
     parser.add_argument("--output", type=Path, help="JSON path (default bench/results/<date>.json)")
     parser.add_argument(
+        "--overrides",
+        nargs="*",
+        metavar="NAME",
+        help="instead of the suite: each library override off against all on (bench/overrides.py);"
+        " names limit it to those overrides",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --overrides")
+    parser.add_argument(
         "--profile",
         choices=CELLS,
         help="instead of the suite: py-spy one worker while this cell runs",
@@ -85,6 +93,18 @@ def main(argv: list[str] | None = None) -> int:
             infra.seed(stack.dsn, users=config.users, orders_per_user=config.orders_per_user)
         )
         run.seed = type(run.seed)(users=config.users, orders=top)
+        if args.overrides is not None:
+            from bench import overrides
+
+            result = overrides.compare(run, args.rounds, args.overrides)
+            run.record["overrides"] = result
+            output = (
+                args.output or RESULTS / f"overrides-{started.strftime('%Y-%m-%dT%H%M%S')}.json"
+            )
+            report.write_json(output, run.record)
+            print(overrides.markdown(result))
+            print(f"written: {output}")
+            return 0
         if args.profile:
             from bench.profile import profile_cell
 

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from bench.workloads import FIXED_RESPONSE
-from subgraph import serving
+from subgraph import server
+from subgraph.settings import get_settings
 
 Message = MutableMapping[str, Any]
 HEADERS = [
@@ -41,14 +42,16 @@ async def app(
 
 if __name__ == "__main__":
     port, workers = int(sys.argv[1]), int(sys.argv[2])
+    settings = get_settings()
     sys.exit(
-        serving.run(
+        server.run(
             "bench.raw_app:app",
+            settings,
             host="127.0.0.1",
             port=port,
             workers=workers,
             log_level="warning",
             access_log=False,
-            **serving.SERVER_SETTINGS,
+            **server.server_settings(settings),
         )
     )

@@ -28,7 +28,7 @@ from subgraph.messaging.runtime import Messaging
 from subgraph.persistence.engine import close_pool, open_pool
 from subgraph.persistence.piccolo_conf import DB
 from subgraph.persistence.tables import OrderRow
-from subgraph.process import tune_garbage_collection
+from subgraph.server.garbage_collection import tune_garbage_collection
 from subgraph.settings import Settings, get_settings, refuse_unsafe
 
 logger = logging.getLogger("subgraph.app")
@@ -92,6 +92,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         subscription_protocols=(),
     )
     graphql = tune_controller(graphql)
+    if settings.override("litestar_post"):
+        from subgraph.overrides.litestar_post import without_injection
+
+        graphql = without_injection(graphql)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

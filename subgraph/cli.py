@@ -42,7 +42,7 @@ def _uvicorn_log_config() -> dict[str, Any]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from subgraph import serving
+    from subgraph import server
     from subgraph.auth import TokenVerifier
 
     # Refuse before migrating or binding; every worker's create_app checks again.
@@ -52,15 +52,16 @@ def _serve(args: argparse.Namespace) -> int:
         asyncio.run(migrate())
     messaging = _start_messaging_process()
     try:
-        return serving.run(
+        return server.run(
             APP,
+            get_settings(),
             factory=True,
             host=args.host,
             port=args.port,
             workers=args.workers,
             log_level=get_settings().log_level.lower(),
             log_config=_uvicorn_log_config(),
-            **serving.SERVER_SETTINGS,
+            **server.server_settings(get_settings()),
         )
     finally:
         if messaging is not None:

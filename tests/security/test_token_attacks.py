@@ -17,9 +17,9 @@ from typing import Any
 import jwt
 import pytest
 
+from tests.conftest import AppFactory
 from tests.security.conftest import (
     QUERY,
-    AppFactory,
     JwksServer,
     KeyPair,
     claims_with_defaults,

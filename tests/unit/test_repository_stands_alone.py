@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# `../x` as a Markdown link target or at the start of a quoted path.
+# A parent-directory path (dot dot slash) as a Markdown link target or a quoted path start.
 OUTSIDE = re.compile(r"\]\(\.\./|[\"'`]\.\./[A-Za-z]")
 SKIPPED = ("package-lock.json", "subgraph/messaging/static/", "bench/results/")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from subgraph.http_protocol import CoalescingTransport
+from subgraph.overrides.coalesced_writes import CoalescingTransport
 
 
 class RecordingTransport:

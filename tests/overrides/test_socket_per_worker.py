@@ -1,7 +1,10 @@
-"""`orders-subgraph serve --workers 2`: each worker listens on a socket of its own.
+"""The `socket_per_worker` override: under `serve --workers 2` each worker listens on a socket
+of its own.
 
-With one shared socket, the worker that woke first took a whole burst of new connections
-(28 of 32 was common), and a router keeps its connections open, so one worker idled.
+With one shared socket (stock uvicorn, the override off), the worker that woke first took a
+whole burst of new connections (28 of 32 was common), and a router keeps its connections open,
+so one worker idled. These servers run with the override on whatever LIBRARY_OVERRIDES says,
+so the override is tested in both passes of .ci/run.
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ ESTABLISHED, LISTEN = "01", "0A"  # states as /proc/net/tcp writes them
 
 
 def _start(directory: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{directory / 'orders.sqlite3'}"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{directory / 'orders.sqlite3'}",
+        "LIBRARY_OVERRIDES": "socket_per_worker",
+    }
     env.pop("RABBITMQ_URL", None)
     with log.open("w") as output:
         return subprocess.Popen(

@@ -1,4 +1,4 @@
-"""uvicorn, with a listening socket of each HTTP worker's own so connections spread evenly.
+"""uvicorn's workers, each with a listening socket of its own so connections spread evenly.
 
 uvicorn's workers accept from one shared socket, and the worker that wakes first takes a
 whole burst of new connections: 32 connections opened at once landed 26/6 and 28/4 on two
@@ -27,21 +27,13 @@ from uvicorn.supervisors import Multiprocess
 
 logger = logging.getLogger("uvicorn.error")
 
-# How production serves; the bench's floor (a) runs its bare app under the same settings.
-SERVER_SETTINGS: dict[str, Any] = {
-    "loop": "uvloop",
-    # uvicorn's httptools protocol, each response sent in one write (see http_protocol.py).
-    "http": "subgraph.http_protocol:CoalescingHttpToolsProtocol",
-    "server_header": False,
-    "proxy_headers": False,
-}
-
 
 def run(app: str, **options: Any) -> int:
-    """`uvicorn.run(app, **options)`; with several workers on Linux, a socket for each."""
-    if options.get("workers", 1) <= 1 or not available():
-        uvicorn.run(app, **options)
-        return 0
+    """`uvicorn.run(app, **options)` with several workers (on Linux), a socket for each.
+
+    uvicorn's `Multiprocess` supervisor, given our socket; `STARTUP_FAILURE` is the exit code
+    uvicorn's own run returns when it cannot bind.
+    """
     config = uvicorn.Config(app, **options)
     try:
         reserved = reserve(config.host, config.port, config.backlog)

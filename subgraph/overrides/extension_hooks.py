@@ -19,8 +19,10 @@ from collections.abc import Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, TypeVar
 
+import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.types import ExecutionContext
 
 
 class Kind(enum.Enum):
@@ -217,3 +219,12 @@ class HookRunner(SchemaExtensionsRunner):
 
     def executing(self) -> Any:
         return _Stage(self.extensions, "on_execute")
+
+
+class HookRunnerSchema(strawberry.Schema):
+    """Mixed in before the service's schema class when the override is on."""
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return HookRunner(execution_context=execution_context, extensions=extensions)
