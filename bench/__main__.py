@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rounds", type=int, default=2, help="rounds of --overrides")
     parser.add_argument(
+        "--floor", action="store_true", help="--overrides on floor (a)'s bare app, not the service"
+    )
+    parser.add_argument(
         "--profile",
         choices=CELLS,
         help="instead of the suite: py-spy one worker while this cell runs",
@@ -96,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.overrides is not None:
             from bench import overrides
 
-            result = overrides.compare(run, args.rounds, args.overrides)
+            result = overrides.compare(run, args.rounds, args.overrides, floor=args.floor)
             run.record["overrides"] = result
             output = (
                 args.output or RESULTS / f"overrides-{started.strftime('%Y-%m-%dT%H%M%S')}.json"
             )
             report.write_json(output, run.record)
+            print("req/s, median (spread) and ratio to all on:")
             print(overrides.markdown(result))
+            print("server CPU ms per request, median (spread) and ratio to all on:")
+            print(overrides.markdown(result, "cpu_table"))
             print(f"written: {output}")
             return 0
         if args.profile:

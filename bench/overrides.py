@@ -5,7 +5,8 @@ to `all`, to all but one override (`-name`), or to `none`. Configurations altern
 (the order reversed every other round, so the machine's drift falls on all of them alike); each
 cell gets a warm-up and `repeats` measured wrk runs per round. A cell's figure is the median
 req/s over every round, its spread (max - min) / median; an override moves a cell when the
-ratio to `all` differs from 1 by more than the larger of the two spreads.
+ratio to `all` differs from 1 by more than the larger of the two spreads. The same for the
+server's CPU per request (one figure per round), which other load on the machine moves least.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from bench.server import serve, server_env, service_command
+from bench.server import raw_app_command, serve, server_env, service_command
 from bench.suite import Run
 from subgraph.overrides import OVERRIDES
 
@@ -29,27 +30,47 @@ def configurations() -> dict[str, str]:
     return configs
 
 
-def compare(run: Run, rounds: int, only: list[str] | None = None) -> dict[str, Any]:
-    """Run every configuration `rounds` times over the run's cells; the table as a dict."""
+def compare(
+    run: Run, rounds: int, only: list[str] | None = None, *, floor: bool = False
+) -> dict[str, Any]:
+    """Run every configuration `rounds` times over the run's cells; the table as a dict.
+
+    With `floor`, each configuration serves floor (a)'s bare ASGI app instead of the service
+    (the server overrides alone, on the getOrder requests it answers with a fixed body).
+    """
     configs = configurations()
     if only:
-        configs = {label: value for label, value in configs.items() if label in {"all", *only}}
-    cells = run.config.cells
+        wanted = {"all", *(f"-{name}" for name in only), "none"}
+        configs = {label: value for label, value in configs.items() if label in wanted}
+    cells = ("getOrder",) if floor else run.config.cells
     rates: dict[str, dict[str, list[float]]] = {c: {cell: [] for cell in cells} for c in configs}
+    cpu: dict[str, dict[str, list[float]]] = {c: {cell: [] for cell in cells} for c in configs}
     errors: dict[str, int] = dict.fromkeys(configs, 0)
     for round_ in range(rounds):
         labels = list(configs) if round_ % 2 == 0 else list(reversed(configs))
         for label in labels:
             env, port = server_env({**run.service_env(), "LIBRARY_OVERRIDES": configs[label]})
-            command = service_command(port, run.config.workers)
+            if floor:
+                command, ready = raw_app_command(port, run.config.workers), "/"
+            else:
+                command, ready = service_command(port, run.config.workers), "/health/ready"
             log = run.work / f"service-{label}.log"
             run.log(f"round {round_ + 1}/{rounds}: LIBRARY_OVERRIDES for {label}")
-            with serve(command, env, "/health/ready", log, run.config.workers) as server:
+            with serve(command, env, ready, log, run.config.workers) as server:
                 for cell in cells:
                     result = run.wrk_cell(server, f"{label} {cell}", cell)
                     rates[label][cell].extend(r["rps"] for r in result["reps"])
+                    per_request = result["summary"].get("server_cpu_ms_per_request")
+                    if per_request is not None:
+                        cpu[label][cell].append(per_request)
                     errors[label] += result["summary"]["errors"]
-    return {"configs": configs, "table": _table(rates), "errors": errors, "rounds": rounds}
+    return {
+        "configs": configs,
+        "table": _table(rates),
+        "cpu_table": _table(cpu),
+        "errors": errors,
+        "rounds": rounds,
+    }
 
 
 def _table(rates: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -62,7 +83,7 @@ def _table(rates: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, dict
             base_median, base_spread = _median_spread(base[cell])
             ratio = median / base_median if base_median else None
             table[label][cell] = {
-                "rps": round(median, 1),
+                "median": round(median, 2),
                 "spread_pct": round(100 * spread, 1),
                 "ratio_to_all": round(ratio, 3) if ratio is not None else None,
                 "moves": ratio is not None and abs(ratio - 1) > max(spread, base_spread),
@@ -78,9 +99,10 @@ def _median_spread(values: list[float]) -> tuple[float, float]:
     return median, (max(values) - min(values)) / median if median else 0.0
 
 
-def markdown(result: dict[str, Any]) -> str:
-    """The table: req/s (spread) and the ratio to all-on, per configuration and cell."""
-    table = result["table"]
+def markdown(result: dict[str, Any], key: str = "table") -> str:
+    """A table (req/s, or with key="cpu_table" server CPU ms per request): the median (spread)
+    and the ratio to all-on, per configuration and cell."""
+    table = result[key]
     cells = list(next(iter(table.values())))
     lines = [
         "| configuration | " + " | ".join(cells) + " |",
@@ -91,6 +113,6 @@ def markdown(result: dict[str, Any]) -> str:
         for cell in cells:
             c = by_cell[cell]
             mark = " **moves**" if c["moves"] and label != "all" else ""
-            row.append(f"{c['rps']:,.0f} ({c['spread_pct']}%) x{c['ratio_to_all']}{mark}")
+            row.append(f"{c['median']:,.2f} ({c['spread_pct']}%) x{c['ratio_to_all']}{mark}")
         lines.append(f"| {label} | " + " | ".join(row) + " |")
     return "\n".join(lines)

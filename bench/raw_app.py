@@ -10,7 +10,6 @@ from typing import Any
 
 from bench.workloads import FIXED_RESPONSE
 from subgraph import server
-from subgraph.settings import get_settings
 
 Message = MutableMapping[str, Any]
 HEADERS = [
@@ -42,16 +41,14 @@ async def app(
 
 if __name__ == "__main__":
     port, workers = int(sys.argv[1]), int(sys.argv[2])
-    settings = get_settings()
     sys.exit(
         server.run(
             "bench.raw_app:app",
-            settings,
             host="127.0.0.1",
             port=port,
             workers=workers,
             log_level="warning",
             access_log=False,
-            **server.server_settings(settings),
+            **server.SERVER_SETTINGS,
         )
     )

@@ -54,14 +54,13 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         return server.run(
             APP,
-            get_settings(),
             factory=True,
             host=args.host,
             port=args.port,
             workers=args.workers,
             log_level=get_settings().log_level.lower(),
             log_config=_uvicorn_log_config(),
-            **server.server_settings(get_settings()),
+            **server.SERVER_SETTINGS,
         )
     finally:
         if messaging is not None:

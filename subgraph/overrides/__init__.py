@@ -22,8 +22,6 @@ OVERRIDES: dict[str, str] = {
     "litestar_post": "the GraphQL POST handler builds its three dependencies inline",
     "entity_batches": "`_entities` resolves each type's share of a batch in one call",
     "asyncpg_direct": "raw SQL straight to asyncpg on PostgreSQL, not through Piccolo's raw()",
-    "coalesced_writes": "uvicorn's httptools protocol sends each response in one write",
-    "socket_per_worker": "each uvicorn worker listens on a SO_REUSEPORT socket of its own",
 }
 """Name -> what it does. The names are the values LIBRARY_OVERRIDES accepts."""
 

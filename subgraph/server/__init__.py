@@ -1,8 +1,10 @@
-"""How `orders-subgraph serve` runs uvicorn: its settings, workers and garbage collection.
+"""How `orders-subgraph serve` (and the bench's floor (a)) run uvicorn: stock uvicorn, uvloop
+and httptools, its own multiprocess supervisor; garbage collection tuned per worker
+(`garbage_collection`).
 
-The two server overrides (each response in one write, a listening socket per worker) live in
-subgraph/overrides/ and apply when LIBRARY_OVERRIDES leaves them on; off, this is stock
-uvicorn: `uvicorn.run` with its httptools protocol and its own multiprocess supervisor.
+Two overrides of uvicorn's internals used to live here (each response sent in one write, a
+SO_REUSEPORT socket per worker); measured on and off in one run they moved no cell beyond the
+run's spread and were deleted (docs/upgrading.md).
 """
 
 from __future__ import annotations
@@ -11,23 +13,15 @@ from typing import Any
 
 import uvicorn
 
-from subgraph.settings import Settings
+SERVER_SETTINGS: dict[str, Any] = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "server_header": False,
+    "proxy_headers": False,
+}
 
 
-def server_settings(settings: Settings) -> dict[str, Any]:
-    """uvicorn's options as production serves (the bench's floor (a) serves the same way)."""
-    http = "httptools"
-    if settings.override("coalesced_writes"):
-        http = "subgraph.overrides.coalesced_writes:CoalescingHttpToolsProtocol"
-    return {"loop": "uvloop", "http": http, "server_header": False, "proxy_headers": False}
-
-
-def run(app: str, settings: Settings, **options: Any) -> int:
-    """`uvicorn.run(app, **options)`; with several workers, a socket each if that is on."""
-    if settings.override("socket_per_worker") and options.get("workers", 1) > 1:
-        from subgraph.overrides import socket_per_worker
-
-        if socket_per_worker.available():
-            return socket_per_worker.run(app, **options)
+def run(app: str, **options: Any) -> int:
+    """`uvicorn.run(app, **options)`; uvicorn exits the process itself when it cannot bind."""
     uvicorn.run(app, **options)
     return 0
