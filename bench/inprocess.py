@@ -102,7 +102,6 @@ async def _measure(
 ) -> tuple[dict[str, dict[str, list[float]]], dict[str, int]]:
     """Per configuration and cell, CPU ms per request of each round; errors per configuration."""
     from subgraph.app import create_app
-    from subgraph.persistence import sql
     from subgraph.settings import Settings
 
     settings = {label: Settings(library_overrides=value) for label, value in configs.items()}
@@ -112,8 +111,7 @@ async def _measure(
     rng = random.Random(7)
     # One lifespan opens the shared engine's pool; the apps differ only in their overrides.
     async with apps["all"].lifespan():
-        for label, app in apps.items():  # warm-up: every cell once through every app
-            sql.use_overrides(settings[label])
+        for app in apps.values():  # warm-up: every cell once through every app
             for requests in cells.values():
                 await _cell(app, requests, IN_FLIGHT)
         for round_ in range(rounds):
@@ -123,7 +121,6 @@ async def _measure(
                     order = list(configs)
                     rng.shuffle(order)
                     for label in order:
-                        sql.use_overrides(settings[label])  # asyncpg_direct is per process
                         ms, errs = await _cell(apps[label], requests, batches[cell])
                         spent[label] += ms
                         errors[label] += errs

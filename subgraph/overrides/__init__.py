@@ -21,7 +21,6 @@ OVERRIDES: dict[str, str] = {
     "document_cache": "each distinct document parsed and validated once (lru caches)",
     "litestar_post": "the GraphQL POST handler builds its three dependencies inline",
     "entity_batches": "`_entities` resolves each type's share of a batch in one call",
-    "asyncpg_direct": "raw SQL straight to asyncpg on PostgreSQL, not through Piccolo's raw()",
 }
 """Name -> what it does. The names are the values LIBRARY_OVERRIDES accepts."""
 

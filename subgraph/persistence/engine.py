@@ -36,9 +36,6 @@ async def open_pool(engine: Engine[Any], settings: Settings) -> None:
 
     SQLite has no pool; it is switched to write-ahead logging so readers do not wait on writers.
     """
-    from subgraph.persistence import sql  # sql imports this module
-
-    sql.use_overrides(settings)
     if isinstance(engine, SQLiteEngine):
         await engine.run_ddl("PRAGMA journal_mode=WAL")
     if isinstance(engine, PostgresEngine):

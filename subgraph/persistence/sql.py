@@ -1,8 +1,9 @@
-"""Raw SQL for the hot paths, through Piccolo's `raw()` (asyncpg directly with an override).
+"""Raw SQL for the hot paths, through Piccolo's `raw()`.
 
 Statements use Piccolo's `{}` placeholders, never formatted values, and run in the current
-Piccolo transaction when there is one. With the `asyncpg_direct` override on (see
-subgraph/overrides/asyncpg_direct.py) PostgreSQL statements skip Piccolo's query machinery.
+Piccolo transaction when there is one. (Sending them to asyncpg directly, past Piccolo's
+query machinery, was measured and moved no bench cell beyond the run's spread:
+docs/upgrading.md.)
 """
 
 from __future__ import annotations
@@ -13,19 +14,6 @@ from typing import Any
 
 from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.tables import OrderRow
-from subgraph.settings import Settings
-
-_direct: Any = None  # overrides.asyncpg_direct.fetch when that override is on
-
-
-def use_overrides(settings: Settings) -> None:
-    """Pick the path for this process's statements (called when the pool opens)."""
-    global _direct
-    _direct = None
-    if settings.override("asyncpg_direct"):
-        from subgraph.overrides import asyncpg_direct
-
-        _direct = asyncpg_direct.fetch
 
 
 def on_postgres() -> bool:
@@ -46,18 +34,12 @@ def ids_in(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
 
 async def fetch(sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
     """Run one statement with `{}` placeholders; its rows."""
-    if _direct is not None:
-        engine = OrderRow._meta.db
-        if is_postgres(engine):
-            rows: Sequence[Mapping[str, Any]] | None = await _direct(engine, sql, args)
-            if rows is not None:
-                return rows
-    raw: list[dict[str, Any]] = await OrderRow.raw(sql, *args)
-    return raw
+    rows: list[dict[str, Any]] = await OrderRow.raw(sql, *args)
+    return rows
 
 
 @functools.lru_cache(maxsize=256)
 def _numbered(sql: str) -> str:
-    """Piccolo's `{}` placeholders as asyncpg's `$1, $2, ...` (asyncpg_direct, the bench)."""
+    """Piccolo's `{}` placeholders as PostgreSQL's `$1, $2, ...`, as asyncpg receives them."""
     parts = sql.split("{}")
     return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
