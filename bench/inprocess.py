@@ -9,10 +9,10 @@ seeded PostgreSQL database. Configurations take turns in short batches, in a new
 each time, so the machine's drift falls on all of them alike; a round sums each
 configuration's batches. A cell's figure is the median over the rounds of CPU ms per request,
 and its ratio to `all` is taken round by round (paired: the same round saw the same load). A
-second, identical `all` (`all again`) is the control: its ratios show this run's spread. An
-override moves a cell when all of its per-round ratios lie beyond the control's range
-(above its highest, or below its lowest). An override below the app (in uvicorn) would be
-measured by `python -m bench --overrides --floor` instead.
+second, identical `all` (`all again`) is the control: the range of its per-round ratios is
+this run's spread. An override moves a cell when its median ratio lies outside that range.
+An override below the app (in uvicorn) would be measured by `python -m bench --overrides
+--floor` instead.
 """
 
 from __future__ import annotations
@@ -210,7 +210,8 @@ def _table(cpu: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, dict[s
                 "spread_pct": round(100 * (max(values) - min(values)) / median, 1),
                 "ratio_to_all": round(statistics.median(ratios), 3),
                 "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
-                "moves": min(ratios) > max(control) or max(ratios) < min(control),
+                "control_range": [round(min(control), 3), round(max(control), 3)],
+                "moves": not min(control) <= statistics.median(ratios) <= max(control),
             }
     return table
 

@@ -10,6 +10,11 @@ whole tree. Validation runs through Strawberry's `validate_document` on the grap
 
 A document that does not parse is left to Strawberry's own parse step: raised from a hook, the
 syntax error would skip the error coding.
+
+Measured (docs/upgrading.md, `python -m bench.inprocess`, 7 paired rounds with an A/A
+control): turned off, getOrder costs x7.6 the CPU per request, getOrders x4.1, placeOrder
+x3.7, entities_user_50 x1.5, all far beyond the run's spread. Kept. Switch: LIBRARY_OVERRIDES
+name `document_cache`; off, Strawberry parses and validates every request itself.
 """
 
 from __future__ import annotations

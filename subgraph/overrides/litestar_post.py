@@ -8,6 +8,11 @@ the same values itself: an empty Response, Strawberry's own merge of our context
 request and response (`_context_getter_http`), and no root value; it sets
 `temporal_response` as Strawberry's handler does, for `execute_request` to copy headers and
 status from. GET (the GraphiQL page) keeps Strawberry's handler.
+
+Measured (docs/upgrading.md, `python -m bench.inprocess`, 7 paired rounds with an A/A
+control): turned off, getOrder costs x1.46 the CPU per request (the run's spread 0.93-1.24).
+Kept. Switch: LIBRARY_OVERRIDES name `litestar_post`; off, Strawberry's handler and Litestar's
+dependency injection serve POST too.
 """
 
 from __future__ import annotations
