@@ -47,6 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of the suite: getOrder with tracing/metrics off, metrics only, both on",
     )
     parser.add_argument(
+        "--overrides",
+        nargs="*",
+        metavar="NAME",
+        help="instead of the suite: each library override off against all on (bench/overrides.py);"
+        " names limit it to those overrides",
+    )
+    parser.add_argument(
+        "--floor", action="store_true", help="--overrides on floor (a)'s bare app, not the service"
+    )
+    parser.add_argument(
         "--profile",
         choices=CELLS,
         help="instead of the suite: py-spy one worker while this cell runs",
@@ -57,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of the suite: the build at REV against the working tree's, alternating",
     )
     parser.add_argument(
-        "--rounds", type=int, help="--compare: rounds, each build once per round (default 3)"
+        "--rounds",
+        type=int,
+        help="--compare: rounds, each build once per round (default 3); --overrides: (default 2)",
     )
     return parser
 
@@ -111,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.compare is not None:
         return _compare(args)
-    if args.rounds is not None:
-        print("--rounds applies to --compare only", file=sys.stderr)
+    if args.rounds is not None and args.overrides is None:
+        print("--rounds applies to --compare and --overrides only", file=sys.stderr)
         return 2
     from bench import infra
     from bench.cells import service_cells
@@ -151,6 +163,22 @@ def main(argv: list[str] | None = None) -> int:
             infra.seed(stack.dsn, users=config.users, orders_per_user=config.orders_per_user)
         )
         run.seed = type(run.seed)(users=config.users, orders=top)
+        if args.overrides is not None:
+            from bench import overrides
+
+            rounds = args.rounds if args.rounds is not None else 2
+            result = overrides.compare(run, rounds, args.overrides, floor=args.floor)
+            run.record["overrides"] = result
+            output = (
+                args.output or RESULTS / f"overrides-{started.strftime('%Y-%m-%dT%H%M%S')}.json"
+            )
+            report.write_json(output, run.record)
+            print("req/s, median (spread) and ratio to all on:")
+            print(overrides.markdown(result))
+            print("server CPU ms per request, median (spread) and ratio to all on:")
+            print(overrides.markdown(result, "cpu_table"))
+            print(f"written: {output}")
+            return 0
         if args.profile:
             from bench.profile import profile_cell
 

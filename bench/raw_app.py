@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from bench.workloads import FIXED_RESPONSE
-from subgraph import serving
+from subgraph import server
 
 Message = MutableMapping[str, Any]
 HEADERS = [
@@ -42,13 +42,13 @@ async def app(
 if __name__ == "__main__":
     port, workers = int(sys.argv[1]), int(sys.argv[2])
     sys.exit(
-        serving.run(
+        server.run(
             "bench.raw_app:app",
             host="127.0.0.1",
             port=port,
             workers=workers,
             log_level="warning",
             access_log=False,
-            **serving.SERVER_SETTINGS,
+            **server.SERVER_SETTINGS,
         )
     )

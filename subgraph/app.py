@@ -30,9 +30,9 @@ from subgraph.persistence.engine import close_pool, make_engine
 from subgraph.persistence.shared_reads import SharedOrderReads
 from subgraph.persistence.startup import open_when_available
 from subgraph.persistence.unit_of_work import UnitOfWork
-from subgraph.process import tune_garbage_collection
+from subgraph.server.garbage_collection import tune_garbage_collection
+from subgraph.server.shutdown import on_drain
 from subgraph.settings import Settings, get_settings, refuse_unsafe
-from subgraph.shutdown import on_drain
 from subgraph.telemetry import wiring as telemetry
 
 logger = logging.getLogger("subgraph.app")
@@ -73,6 +73,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         subscription_protocols=SUBSCRIPTION_PROTOCOLS,
     )
     graphql = tune_controller(graphql)
+    if settings.override("litestar_post"):
+        from subgraph.overrides.litestar_post import without_injection
+
+        graphql = without_injection(graphql)
     graphql = live_controller(graphql, services, settings)  # issue 17: subscriptions
     live_updates = LiveUpdates(settings, engine)
 

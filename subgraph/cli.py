@@ -38,7 +38,7 @@ def _uvicorn_log_config() -> dict[str, Any]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from subgraph import serving
+    from subgraph import server
     from subgraph.auth.verification import TokenVerifier
 
     # Refuse before migrating or binding; every worker's create_app checks again.
@@ -54,7 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
     metrics_directory.prepare(get_settings())
     messaging = _start_messaging_process()
     try:
-        return serving.run(
+        return server.run(
             APP,
             factory=True,
             host=args.host,
@@ -62,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
             workers=args.workers,
             log_level=get_settings().log_level.lower(),
             log_config=_uvicorn_log_config(),
-            **serving.SERVER_SETTINGS,
+            **server.SERVER_SETTINGS,
         )
     finally:
         if messaging is not None:

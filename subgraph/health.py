@@ -20,7 +20,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from subgraph.messaging.runtime import Messaging
 from subgraph.persistence.availability import Availability, answer_within
-from subgraph.shutdown import draining
+from subgraph.server.shutdown import draining
 
 logger = logging.getLogger("subgraph.app")
 

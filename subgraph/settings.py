@@ -9,6 +9,9 @@ from urllib.parse import quote, urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from subgraph.overrides import ALL as ALL_OVERRIDES
+from subgraph.overrides import OVERRIDES
+
 # Directives our SDL prints for routers to enforce (Apollo Router with a GraphOS plan, Hive's
 # demand control); the subgraph never relies on them. FEDERATION_DIRECTIVES picks which.
 ROUTER_DIRECTIVES = ("authenticated", "listSize")
@@ -161,6 +164,37 @@ class Settings(BaseSettings):
         return value.strip().lower() if isinstance(value, str) else value
 
     # --- end of observability ------------------------------------------------------------
+    # Speed-ups that reach into library internals (subgraph/overrides/): comma-separated
+    # names, `all` (the default) or `none`. Answers are the same with any of them off.
+    library_overrides: Annotated[frozenset[str], NoDecode] = ALL_OVERRIDES
+
+    @field_validator("library_overrides", mode="before")
+    @classmethod
+    def _override_names(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        names = [part.strip().lower() for part in value.split(",") if part.strip()]
+        if names == ["all"]:
+            return ALL_OVERRIDES
+        if names == ["none"]:
+            return frozenset()
+        return frozenset(names)
+
+    @field_validator("library_overrides")
+    @classmethod
+    def _known_overrides(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(value - ALL_OVERRIDES)
+        if unknown:
+            raise ValueError(
+                f"unknown override(s) {', '.join(unknown)}; choose from "
+                f"{', '.join(OVERRIDES)}, or `all`, or `none`"
+            )
+        return value
+
+    def override(self, name: str) -> bool:
+        """Whether the library override `name` (a key of overrides.OVERRIDES) is on."""
+        assert name in OVERRIDES, name
+        return name in self.library_overrides
 
     @field_validator("federation_directives", mode="before")
     @classmethod

@@ -5,23 +5,21 @@ name or a missing key field raises KeyError/TypeError, which we would have to ma
 internal error. A router never sends such input, but a hand-written call or a misconfigured
 router does, and deserves a BAD_USER_INPUT error that names the representation instead.
 
-A type with a `resolve_references(info, keys)` classmethod gets its whole share of a batch in
-one call, instead of one `resolve_reference` coroutine per representation: 1000 Orders took
-48 -> 37 ms (min of 48 in-process requests, old and new alternating).
+Checked representations go to Strawberry's own resolver (one `resolve_reference` per
+representation); the `entity_batches` override (subgraph/overrides/entity_batches.py) hands a
+type's whole share of a batch to its `resolve_references` instead.
 """
 
 # No `from __future__ import annotations`: Strawberry reads this resolver's annotations to
 # build the `_entities` field, and they must be real types.
-import asyncio
-from collections.abc import Awaitable
-from inspect import isawaitable
-from typing import Any, cast
+import inspect
+from typing import Any
 
 import strawberry
 from strawberry.federation.schema import FederationAny
 from strawberry.federation.schema_directives import Key
-from strawberry.types.base import StrawberryObjectDefinition
-from strawberry.utils.inspect import get_func_args
+from strawberry.types.base import StrawberryObjectDefinition, get_object_definition
+from strawberry.types.union import StrawberryUnion
 
 from subgraph.api.errors import BadUserInput
 
@@ -41,7 +39,9 @@ class EntityShape:
         self.batched = hasattr(definition.origin, "resolve_references")
         resolve_reference = getattr(definition.origin, "resolve_reference", None)
         self.accepted: set[str] | None = (
-            set(get_func_args(resolve_reference)) - {"info"} if resolve_reference else None
+            set(inspect.signature(resolve_reference).parameters) - {"info"}
+            if resolve_reference
+            else None
         )
 
     def problem(self, representation: dict[str, Any]) -> str | None:
@@ -63,71 +63,29 @@ class CheckedEntitiesSchema(strawberry.federation.Schema):
     def entities_resolver(
         self, info: strawberry.Info, representations: list[FederationAny]
     ) -> list[FederationAny]:
-        shapes = self._shapes()
+        shapes = self.entity_shapes()
         for index, representation in enumerate(representations):
             problem = _problem(representation, shapes)
             if problem is not None:
                 raise BadUserInput(f"_entities: representations[{index}] {problem}")
-        checked = cast("list[dict[str, Any]]", representations)  # all objects, checked above
-        batches: dict[str, list[int]] = {}
-        single: list[int] = []
-        for index, key in enumerate(checked):
-            name = key["__typename"]
-            if shapes[name].batched:
-                batches.setdefault(name, []).append(index)
-            else:
-                single.append(index)
-        results: list[Any] = [None] * len(checked)
-        if single:
-            resolved = super().entities_resolver(info, [representations[i] for i in single])
-            for index, result in zip(single, resolved, strict=True):
-                results[index] = result
-        waiting: list[tuple[Awaitable[list[Any]], list[int]]] = [
-            (_as_list(results[i]), [i]) for i in single if isawaitable(results[i])
-        ]
-        for name, indexes in batches.items():
-            keys = [_key(checked[i]) for i in indexes]
-            waiting.append((shapes[name].origin.resolve_references(info, keys), indexes))
-        if not waiting:
-            return results
-        # One awaitable for the whole field: graphql-core then completes a list of plain
-        # objects instead of awaiting each item. Strawberry reads this method's annotations to
-        # type `_entities`, so they stay a list.
-        return cast("list[FederationAny]", _settled(results, waiting))
+        return self.resolve_entities(info, representations)
 
-    def _shapes(self) -> dict[str, EntityShape]:
+    def resolve_entities(
+        self, info: strawberry.Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        """Checked representations resolved by Strawberry's own resolver."""
+        return super().entities_resolver(info, representations)
+
+    def entity_shapes(self) -> dict[str, EntityShape]:
+        """Each entity type of the schema (the members of `_Entity`) by name."""
         if self._entity_shapes is None:
             shapes = {}
-            for name, type_ in self.schema_converter.type_map.items():
-                definition = getattr(type_, "definition", None)
-                if isinstance(definition, StrawberryObjectDefinition) and any(
-                    isinstance(d, Key) for d in definition.directives or ()
-                ):
-                    shapes[name] = EntityShape(definition)
+            entities = self.get_type_by_name("_Entity")
+            for type_ in entities.types if isinstance(entities, StrawberryUnion) else ():
+                definition = get_object_definition(type_, strict=True)
+                shapes[definition.name] = EntityShape(definition)
             self._entity_shapes = shapes
         return self._entity_shapes
-
-
-def _key(representation: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in representation.items() if k != "__typename"}
-
-
-async def _as_list(awaitable: Awaitable[Any]) -> list[Any]:
-    return [await awaitable]
-
-
-async def _settled(
-    results: list[Any], waiting: list[tuple[Awaitable[list[Any]], list[int]]]
-) -> list[Any]:
-    """`results` with every awaited entity in its place; a failed call fails its places."""
-    outcomes = await asyncio.gather(*(w for w, _ in waiting), return_exceptions=True)
-    for (_, indexes), outcome in zip(waiting, outcomes, strict=True):
-        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
-            raise outcome
-        resolved = [outcome] * len(indexes) if isinstance(outcome, Exception) else outcome
-        for index, result in zip(indexes, resolved, strict=True):
-            results[index] = result
-    return results
 
 
 def _problem(representation: object, shapes: dict[str, EntityShape]) -> str | None:

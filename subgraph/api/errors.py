@@ -8,14 +8,14 @@ every error that leaves carries a code (parse and validation errors get Apollo's
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphql import GraphQLError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import SchemaExtension
 
 from subgraph.ports import StorageUnavailable
 
@@ -121,31 +121,31 @@ def unavailable(error: GraphQLError, request_id: str) -> GraphQLError:
     )
 
 
-class MaskUnexpectedErrors(MaskErrors):
+class MaskUnexpectedErrors(SchemaExtension):
     """Replace unexpected errors by a message with the request id, and give every error a code.
 
     Errors graphql-core raises itself are coded by phase: a syntax or size error in the
     document GRAPHQL_PARSE_FAILED, a validation rule (depth, aliases, introspection, unknown
     fields) GRAPHQL_VALIDATION_FAILED, and a variable that cannot be coerced BAD_USER_INPUT.
+    What Strawberry's MaskErrors does, through the public hook only (no streamed results here:
+    the schema has no subscriptions, @defer or @stream).
     """
 
     def __init__(self) -> None:
-        super().__init__(should_mask_error=is_unexpected)
         # Set by the subclass's on_execute: errors after it are the variables', before it the
         # validation's.
         self.executed = False
 
-    def _process_result(self, result: object) -> None:
-        # Most results have no errors: skip MaskErrors' isinstance check against a runtime
-        # Protocol, which costs more than the rest of this extension.
-        if getattr(result, "errors", None):
-            super()._process_result(result)
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        return masked(error, request_id_of(self.execution_context.context))
-
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [self._coded(error) for error in super()._process_errors(errors)]
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if errors:
+            request_id = request_id_of(self.execution_context.context)
+            result.errors = [  # type: ignore[union-attr]
+                masked(error, request_id) if is_unexpected(error) else self._coded(error)
+                for error in errors
+            ]
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
         if has_code(error):

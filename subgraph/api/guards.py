@@ -1,37 +1,27 @@
 """What a document must pass before it runs: size, depth, aliases, introspection, storable text.
 
-The limits are validation rules, and the validation cache keys its entries on the rule classes.
-Strawberry's limiter extensions create a new rule class per instance, so building them per
-request (as factories are) would make every request a cache miss. The rule classes are
-therefore built once per schema and added by the per-request `OperationGuards`.
+The limits are validation rules, built once per schema (Strawberry's limiter extensions make a
+new rule class per instance, and the `document_cache` override keys its validations on the
+classes) and added by the per-request `OperationGuards`.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
-from functools import lru_cache
 
 from graphql import (
     ASTValidationRule,
-    DocumentNode,
     ExecutionResult,
     GraphQLError,
-    GraphQLSchema,
     NoSchemaIntrospectionCustomRule,
     StringValueNode,
     ValidationRule,
-    parse,
 )
 from strawberry.extensions import SchemaExtension, max_aliases, query_depth_limiter
-from strawberry.schema.schema import validate_document
 
 from subgraph.api.authentication import refusal
 from subgraph.api.errors import BadUserInput, MaskUnexpectedErrors
 from subgraph.settings import Settings
-
-# Distinct documents kept parsed and validated; bounded so unique queries cannot grow memory.
-CACHE_SIZE = 1024
 
 UNSTORABLE_TEXT = "Text must be valid Unicode without NUL (\\u0000) characters"
 
@@ -52,50 +42,23 @@ def guard_extension(settings: Settings) -> Callable[[], SchemaExtension]:
     """The factory of the per-request extension that guards every operation."""
     rules = validation_rules(settings)
     max_tokens = settings.graphql_max_tokens
-    return lambda: OperationGuards(rules=rules, max_tokens=max_tokens)
+    guards: type[OperationGuards] = OperationGuards
+    if settings.override("document_cache"):
+        from subgraph.overrides.document_cache import CachedOperationGuards
 
-
-_cached_parse = lru_cache(maxsize=CACHE_SIZE)(parse)
-
-
-class _ParsedText:
-    """A parsed document that hashes and compares by the text it was parsed from.
-
-    graphql-core hashes a DocumentNode by walking the whole tree, on every request; the text
-    (with the parse options) names the same document for the price of a string hash.
-    """
-
-    __slots__ = ("document", "key")
-
-    def __init__(self, key: tuple[object, ...], document: DocumentNode) -> None:
-        self.key = key
-        self.document = document
-
-    def __hash__(self) -> int:
-        return hash(self.key)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _ParsedText) and self.key == other.key
-
-
-@lru_cache(maxsize=CACHE_SIZE)
-def _validation_errors(
-    schema: GraphQLSchema, parsed: _ParsedText, rules: tuple[type[ASTValidationRule], ...]
-) -> list[GraphQLError]:
-    # Keyed on the rules too: stable, as their classes are built once.
-    return validate_document(schema, parsed.document, rules)
+        guards = CachedOperationGuards
+    return lambda: guards(rules=rules, max_tokens=max_tokens)
 
 
 class OperationGuards(MaskUnexpectedErrors):
     """Every check an operation passes, in one extension, and the masking of what it returns.
 
     Strawberry sets up each extension's hooks on every request, and separate extensions for
-    these checks cost more than the cached work they guard. In order:
+    these checks cost more than the work they guard. In order:
 
-    - the document is parsed and validated once per distinct text, within the token limit and
-      the guard rules (what Strawberry's MaxTokensLimiter, ParserCache, AddValidationRules and
-      ValidationCache do). A document that does not parse is left to Strawberry's own parse
-      step: raised from a hook, the syntax error would skip the error coding;
+    - the document is parsed within the token limit and validated with the guard rules (what
+      Strawberry's MaxTokensLimiter and AddValidationRules do); Strawberry parses and validates
+      it, or, with the `document_cache` override, the cache does;
     - before execution, an operation that touches orders needs a valid token
       (`authentication.refusal`), and variables must be storable text (else the database would
       refuse them mid-request);
@@ -114,28 +77,6 @@ class OperationGuards(MaskUnexpectedErrors):
         context.parse_options["max_tokens"] = self.max_tokens
         context.validation_rules = (*context.validation_rules, *self.rules)
         yield from super().on_operation()
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.query:
-            with contextlib.suppress(Exception):
-                context.graphql_document = _cached_parse(context.query, **context.parse_options)
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        assert document is not None  # parsed, or the operation ended there
-        if context.query:
-            parsed = _ParsedText((context.query, *context.parse_options.items()), document)
-            context.pre_execution_errors = _validation_errors(
-                context.schema._schema, parsed, context.validation_rules
-            )
-        else:
-            context.pre_execution_errors = validate_document(
-                context.schema._schema, document, context.validation_rules
-            )
-        yield
 
     async def on_execute(self) -> AsyncIterator[None]:
         self.executed = True

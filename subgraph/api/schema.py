@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -22,8 +22,6 @@ from subgraph.api.errors import (
     request_id_of,
     with_code,
 )
-from subgraph.api.executor import LeafFastExecutionContext
-from subgraph.api.extension_hooks import HookRunner
 from subgraph.api.guards import guard_extension
 from subgraph.api.mutations import Mutation
 from subgraph.api.queries import Query
@@ -62,11 +60,16 @@ class OrdersSchema(CheckedEntitiesSchema):
         """Silence Strawberry's per-error logging: client errors are expected, and unexpected
         ones are logged once, with the request id, by errors.MaskUnexpectedErrors."""
 
+    # Strawberry's runner; the `extension_hooks` override swaps in its own (same constructor).
+    extensions_runner_class: type[SchemaExtensionsRunner] = SchemaExtensionsRunner
+
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
     ) -> SchemaExtensionsRunner:
         self.observer.seen(execution_context)  # observability: the operation's name and type
-        return HookRunner(execution_context=execution_context, extensions=extensions)
+        return self.extensions_runner_class(
+            execution_context=execution_context, extensions=extensions
+        )
 
     async def execute(
         self,
@@ -153,9 +156,29 @@ class RememberedNames(NameConverter):
 
 
 def build_schema(settings: Settings) -> OrdersSchema:
+    """The schema, with the library overrides LIBRARY_OVERRIDES leaves on (see `overrides`)."""
+    options: dict[str, Any] = {}
+    schema_class = OrdersSchema
+    mixins: list[type[Any]] = []
+    if settings.override("executor"):
+        from subgraph.overrides.executor import LeafFastExecutionContext
+
+        options["execution_context_class"] = LeafFastExecutionContext
+    if settings.override("extension_hooks"):
+        from subgraph.overrides.extension_hooks import HookRunnerSchema
+
+        mixins.append(HookRunnerSchema)
+    if settings.override("entity_batches"):
+        from subgraph.overrides.entity_batches import BatchedEntitiesSchema
+
+        mixins.append(BatchedEntitiesSchema)
+    if mixins:
+        schema_class = cast(
+            "type[OrdersSchema]", type(OrdersSchema.__name__, (*mixins, OrdersSchema), {})
+        )
     # One extension: each more costs its hook setup on every request.
     extensions: list[Any] = [guard_extension(settings), *schema_extensions(settings)]
-    return OrdersSchema(
+    return schema_class(
         router_directives=settings.federation_directives,
         observer=build_observer(settings),
         query=Query,
@@ -163,7 +186,7 @@ def build_schema(settings: Settings) -> OrdersSchema:
         subscription=Subscription,
         types=[UserType, ProductType],
         extensions=extensions,
-        execution_context_class=LeafFastExecutionContext,
         config=StrawberryConfig(name_converter=RememberedNames()),
         federation_version=FEDERATION_VERSION,  # type: ignore[arg-type]
+        **options,
     )

@@ -1,8 +1,9 @@
-"""Raw SQL for the hot paths: straight to asyncpg on PostgreSQL, through Piccolo on SQLite.
+"""Raw SQL for the hot paths, through Piccolo's public engine API (`run_querystring`).
 
-Piccolo's raw queries compile a QueryString and copy every record into a dict on each call: a
-fifth of a getOrder's CPU. Statements here use Piccolo's `{}` placeholders, never formatted
-values, and run in the current Piccolo transaction when there is one.
+Statements use Piccolo's `{}` placeholders, never formatted values, and run in the current
+Piccolo transaction when there is one. (Sending them to asyncpg directly, past Piccolo's
+query machinery, was measured and moved no bench cell beyond the run's spread:
+docs/upgrading.md.)
 
 The engine is an argument, not a table's `_meta.db`: each app runs on the engine its settings
 chose, and two apps in one process must not share one.
@@ -48,20 +49,15 @@ async def fetch(engine: Engine[Any], sql: str, *args: Any) -> Sequence[Mapping[s
 
 
 async def _fetch(engine: Engine[Any], sql: str, *args: Any) -> Sequence[Mapping[str, Any]]:
+    response = await engine.run_querystring(QueryString(sql, *args))
     if isinstance(engine, PostgresEngine):
-        transaction = engine.current_transaction.get()
-        if transaction is not None:
-            return await transaction.connection.fetch(_numbered(sql), *args)  # type: ignore[no-any-return]
-        if engine.pool is not None:
-            return await engine.pool.fetch(_numbered(sql), *args)  # type: ignore[no-any-return]
-    rows: list[dict[str, Any]] = engine.transform_response_to_dicts(
-        await engine.run_querystring(QueryString(sql, *args))
-    )
+        return response  # type: ignore[no-any-return]  # asyncpg Records: read by column name
+    rows: list[dict[str, Any]] = engine.transform_response_to_dicts(response)
     return rows
 
 
 @functools.lru_cache(maxsize=256)
 def _numbered(sql: str) -> str:
-    """Piccolo's `{}` placeholders as asyncpg's `$1, $2, ...`."""
+    """Piccolo's `{}` placeholders as PostgreSQL's `$1, $2, ...`, as asyncpg receives them."""
     parts = sql.split("{}")
     return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))

@@ -7,12 +7,10 @@ configured once per schema, so a repeated document is parsed and validated once.
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
 
-from subgraph.api.guards import _cached_parse, _validation_errors
 from tests.conftest import AppFactory
 from tests.security.conftest import error_codes
 from tests.support import ADMIN, gql
@@ -140,20 +138,6 @@ async def test_without_introspection_the_sdl_typename_and_graphiql_are_still_ser
 async def test_introspection_is_on_by_default_in_development(client: Any) -> None:
     body = await gql(client, INTROSPECTION[0])
     assert body == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
-
-
-@pytest.mark.parametrize("query", ["{ getOrders { id } }", nested(13)])
-async def test_a_repeated_document_is_parsed_and_validated_once(client: Any, query: str) -> None:
-    """The guards must not defeat the caches: one miss, then hits, for allowed and refused
-    documents alike (a unique operation name makes the document new to this run)."""
-    document = f"query Probe{uuid.uuid4().hex} {query}"
-    before = (_validation_errors.cache_info(), _cached_parse.cache_info())
-    bodies = [await gql(client, document, headers=ADMIN) for _ in range(3)]
-    after = (_validation_errors.cache_info(), _cached_parse.cache_info())
-
-    assert bodies[0] == bodies[1] == bodies[2]
-    for old, new in zip(before, after, strict=True):
-        assert (new.misses - old.misses, new.hits - old.hits) == (1, 2)
 
 
 # --- input the database could not take, and malformed entity representations ----------------

@@ -9,6 +9,12 @@ class, and a stage drives the hook's generator itself, as Strawberry's stages do
 left in reverse order, and a hook may replace the exception (swallowing it does not end
 it). A hook that fails on entry ends the stage with its error, after the hooks entered
 before it have seen that error (Strawberry leaves those suspended).
+
+Measured (docs/upgrading.md, `python -m bench.inprocess`, 7 paired rounds with an A/A
+control): turned off, getOrder costs x1.27 the CPU per request (the run's spread 0.93-1.24)
+and entities_user_50 x1.17 (spread 0.77-1.15). Kept, narrowly: re-measure on a quiet machine.
+Switch: LIBRARY_OVERRIDES name `extension_hooks`; off, Strawberry's SchemaExtensionsRunner
+runs.
 """
 
 from __future__ import annotations
@@ -217,3 +223,10 @@ class HookRunner(SchemaExtensionsRunner):
 
     def executing(self) -> Any:
         return _Stage(self.extensions, "on_execute")
+
+
+class HookRunnerSchema:
+    """Mixed in before the service's schema class when the override is on: the schema builds
+    its extensions runner from this class attribute (see `api.schema.OrdersSchema`)."""
+
+    extensions_runner_class = HookRunner

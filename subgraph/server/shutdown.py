@@ -26,8 +26,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
-
-from subgraph.http_protocol import CoalescingHttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -60,8 +59,8 @@ def _start_drain() -> None:
         _drain_started = time.monotonic()
 
 
-class DrainingHttpToolsProtocol(CoalescingHttpToolsProtocol):
-    """The coalescing httptools protocol, answering `Connection: close` during a drain and
+class DrainingHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, answering `Connection: close` during a drain and
     never cutting an idle connection at the signal (`GracefulServer` closes it later)."""
 
     idle_since: float = 0.0

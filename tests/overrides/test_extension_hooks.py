@@ -10,7 +10,7 @@ import pytest
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 
-from subgraph.api.extension_hooks import HookRunner
+from subgraph.overrides.extension_hooks import HookRunner
 
 Log = list[str]
 

@@ -1,4 +1,4 @@
-"""Process-wide runtime settings a serving worker applies once, when its app is built."""
+"""The garbage collector's tuning, which a serving worker applies once when its app is built."""
 
 from __future__ import annotations
 

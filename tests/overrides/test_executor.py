@@ -14,7 +14,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from subgraph.api.executor import LeafFastExecutionContext
+from subgraph.overrides.executor import LeafFastExecutionContext
 
 
 @strawberry.enum
