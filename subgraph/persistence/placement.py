@@ -27,6 +27,7 @@ from subgraph.domain.order import Order
 from subgraph.persistence.mapping import order_from_row
 from subgraph.persistence.sql import fetch
 from subgraph.ports import KeyedPlacement
+from subgraph.telemetry import tracing
 
 _ID_MARK = "\x00"
 _ID_MARK_IN_JSON = json.dumps(_ID_MARK)[1:-1]  # \u0000
@@ -42,8 +43,9 @@ WITH placed AS (
     INSERT INTO order_status_changes (order_id, status, at, reason)
     SELECT id, status, created_at, {} FROM placed
 ), outbox AS (
-    INSERT INTO order_outbox (event_id, event_type, order_id, payload, created_at, attempts)
-    SELECT {}, {}, id, {} || id::text || {}, {}, 0 FROM placed
+    INSERT INTO order_outbox (event_id, event_type, order_id, payload, created_at,
+                              trace_context, attempts)
+    SELECT {}, {}, id, {} || id::text || {}, {}, {}, 0 FROM placed
 )
 SELECT true AS placed, * FROM placed
 UNION ALL
@@ -85,6 +87,8 @@ async def place_in_one_statement(
         before_id,
         after_id,
         now,
+        # Observability: the request's trace context, so the relay's publish joins its trace.
+        tracing.current_context() if tracing.ACTIVE else None,
         placed_by,
         idempotency_key,
     )
