@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_seed_operations import GET_ORDER, GET_ORDERS, PLACE, UPDATE
-from tests.federation.stack import Stack
+from tests.federation.stack import Stack, reads_orders_table
 from tests.support import ADMIN, bearer
 
 # `extensions.serviceName` of a subgraph's error: @apollo/gateway (our gateway.mjs) and Hive
@@ -47,6 +47,12 @@ def error_codes(body: dict[str, Any]) -> list[tuple[list[Any], str, str | None]]
         (e.get("path"), e["extensions"]["code"], e["extensions"].get("serviceName"))
         for e in body["errors"]
     ]
+
+
+async def order_reads_since(fed: Stack, before: int) -> list[str]:
+    """Statements on `orders` since `before` (the live-updates feed reads the outbox on its
+    own, so those are left out)."""
+    return [s for s in (await fed.statements())[before:] if reads_orders_table(s)]
 
 
 def refused(fed: Stack, path: list[Any], code: str) -> list[tuple[list[Any], str, str | None]]:
@@ -206,7 +212,7 @@ async def test_grafbase_refuses_integer_literals_for_ids_before_calling_us(fed: 
             }
         ]
     }
-    assert len(await fed.statements()) == before
+    assert await order_reads_since(fed, before) == []
 
 
 @pytest.mark.parametrize("stack", ["hive"], indirect=True)
@@ -228,7 +234,7 @@ async def test_hive_refuses_a_deep_selection_by_its_listsize_cost(fed: Stack, qu
     assert body["errors"][0]["extensions"]["cost"]["max"] == 1500
     assert body["errors"][0]["extensions"]["cost"]["estimated"] > 1500
     # Refused before the orders subgraph was asked for anything.
-    assert len(await fed.statements()) == before
+    assert await order_reads_since(fed, before) == []
 
     await place(fed, user=1, product=2)
     small = await fed.gateway(query.replace("1000", "5"), headers=ADMIN)
