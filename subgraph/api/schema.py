@@ -81,10 +81,11 @@ class OrdersSchema(CheckedEntitiesSchema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """Strawberry's `execute`, observed (telemetry/graphql.py)."""
+        """Strawberry's `execute`, observed (telemetry/graphql.py), with a last check that every
+        error is masked or coded."""
         observation = self.observer.start(context_value)  # None: nothing observes
         try:
-            result = await self._execute_masked(
+            result = await super().execute(
                 query,
                 variable_values=variable_values,
                 context_value=context_value,
@@ -97,30 +98,6 @@ class OrdersSchema(CheckedEntitiesSchema):
             if observation is not None:
                 observation.finish(None)
             raise
-        if observation is not None:
-            observation.finish(result)
-        return result
-
-    async def _execute_masked(
-        self,
-        query: str | None,
-        variable_values: dict[str, Any] | None = None,
-        context_value: Any | None = None,
-        root_value: Any | None = None,
-        operation_name: str | None = None,
-        allowed_operation_types: Iterable[OperationType] | None = None,
-        operation_extensions: dict[str, Any] | None = None,
-    ) -> ExecutionResult:
-        """Strawberry's `execute`, with a last check that every error is masked or coded."""
-        result = await super().execute(
-            query,
-            variable_values=variable_values,
-            context_value=context_value,
-            root_value=root_value,
-            operation_name=operation_name,
-            allowed_operation_types=allowed_operation_types,
-            operation_extensions=operation_extensions,
-        )
         # An exception raised by an extension hook ends the operation before the masking
         # sees the result: mask and code what it missed, so nothing leaves unmasked.
         if result.errors and not all(has_code(e) for e in result.errors):
@@ -133,6 +110,8 @@ class OrdersSchema(CheckedEntitiesSchema):
                 else with_code(e, ClientError.code)
                 for e in result.errors
             ]
+        if observation is not None:
+            observation.finish(result)
         return result
 
 

@@ -54,10 +54,3 @@ async def _fetch(engine: Engine[Any], sql: str, *args: Any) -> Sequence[Mapping[
         return response  # type: ignore[no-any-return]  # asyncpg Records: read by column name
     rows: list[dict[str, Any]] = engine.transform_response_to_dicts(response)
     return rows
-
-
-@functools.lru_cache(maxsize=256)
-def _numbered(sql: str) -> str:
-    """Piccolo's `{}` placeholders as PostgreSQL's `$1, $2, ...`, as asyncpg receives them."""
-    parts = sql.split("{}")
-    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))

@@ -7,20 +7,22 @@ from typing import Any
 
 import pytest
 from piccolo.engine.postgres import PostgresEngine
+from piccolo.querystring import QueryString
 
 from bench import floors
-from subgraph.persistence import reads, sql
+from subgraph.persistence import reads
 from subgraph.persistence.reads import OrderReads
 from subgraph.ports import OrderFilter, Parent
 
 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
-    """The statements the repository would send to PostgreSQL, numbered as asyncpg gets them."""
+    """The statements the repository would send to PostgreSQL, compiled as Piccolo sends them."""
     statements: list[tuple[str, tuple[Any, ...]]] = []
 
     async def fetch(engine: Any, text: str, *args: Any) -> list[Any]:
-        statements.append((sql._numbered(text), args))
+        compiled, values = QueryString(text, *args).compile_string(engine_type="postgres")
+        statements.append((compiled, tuple(values)))
         return []
 
     monkeypatch.setattr(reads, "fetch", fetch)
