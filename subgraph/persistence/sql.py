@@ -23,10 +23,6 @@ from subgraph.persistence.engine import is_postgres
 from subgraph.telemetry import tracing
 
 
-def on_postgres(engine: Engine[Any]) -> bool:
-    return is_postgres(engine)
-
-
 def ids_in(engine: Engine[Any], column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
     """A condition "`column` is one of `ids`" with its placeholder values.
 
@@ -34,7 +30,7 @@ def ids_in(engine: Engine[Any], column: str, ids: Sequence[int]) -> tuple[str, l
     batch size and asyncpg prepares it once; SQLite gets one placeholder per id. `column` must
     be a literal from the caller, never input.
     """
-    if on_postgres(engine):
+    if is_postgres(engine):
         return f"{column} = ANY({{}}::bigint[])", [list(ids)]
     return f"{column} IN ({', '.join('{}' for _ in ids)})", list(ids)
 
