@@ -10,6 +10,10 @@ it matches no row (the order changed, or was deleted, since it was read) the two
 which select from the UPDATE's result, insert nothing either, and the caller reads again and
 decides again.
 
+The outbox rows' `created_at` is `clock_timestamp()`, right before the statement commits, as
+the unit of work writes its rows: the relay's lag (`published_at - created_at`) is commit ->
+broker ack, not counting the wait for a pooled connection.
+
 History entries and events travel as arrays, so the statement text is the same whatever their
 number and asyncpg prepares it once.
 """
@@ -17,7 +21,6 @@ number and asyncpg prepares it once.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from piccolo.engine.base import Engine
@@ -40,7 +43,7 @@ WITH changed AS (
 ), outbox AS (
     INSERT INTO order_outbox (event_id, event_type, order_id, payload, created_at,
                               trace_context, attempts)
-    SELECT e.event_id, e.event_type, changed.id, e.payload, {}, {}, 0
+    SELECT e.event_id, e.event_type, changed.id, e.payload, clock_timestamp(), {}, 0
     FROM changed, unnest({}::text[], {}::text[], {}::text[])
          WITH ORDINALITY AS e(event_id, event_type, payload, n)
     ORDER BY e.n
@@ -66,9 +69,6 @@ async def change_in_one_statement(engine: Engine[Any], order: Order) -> bool:
         [c.status.value for c in history],
         [c.at for c in history],
         [c.reason for c in history],
-        # Written right before the commit, as the unit of work does: the relay's lag
-        # (`published_at - created_at`) is then commit -> broker ack.
-        datetime.now(UTC),
         # Observability: the request's trace context, so the relay's publish joins its trace.
         tracing.current_context() if tracing.ACTIVE else None,
         [e.event_id for e in events],
