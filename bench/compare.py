@@ -23,9 +23,9 @@ against one from another run. What holds up is a ratio of two builds measured si
   build would run against a schema it was not written for. Before every server start the
   rows the previous session wrote are removed (`infra.forget_floor_writes`: orders above the
   seed, their history, the outbox) and the database is vacuumed and analysed, so every
-  session starts from the same data and statistics. Within a session placeOrder runs after the
-  read cells, so no read measures a table that the session's own writes made bigger, and
-  getOrder reads the seeded id range only.
+  session starts from the same data and statistics. Within a session the writes (placeOrder,
+  updateOrder) run after the read cells, so no read measures a table that the session's own
+  writes made bigger, and getOrder and updateOrder use the seeded id range only.
 - **Alternation.** For each round, each build in turn starts `orders-subgraph serve` and runs
   every selected cell (a warm-up, then one measured wrk run), then stops. The first build of
   a round alternates (old-new, new-old, ...), so a steady drift of the machine weighs on both
@@ -34,6 +34,11 @@ against one from another run. What holds up is a ratio of two builds measured si
   and the ratio new/old: the median of the per-round ratios (each from two runs seconds
   apart), with their min..max as its spread. Identical builds give ~1.00 with the machine's
   noise as spread; a change is real when its whole spread is off 1.00.
+- **The relay, in the write cells.** While a write cell runs (warm-up included) and until its
+  outbox has drained, the server's messaging process's CPU time (user + system, from
+  /proc/<pid>/stat) over the events it marked published in that window: the relay's CPU per
+  published event, per build, with the same per-round ratio. Beside it the commit -> broker
+  ack lag p99 of the cell's rows and the largest backlog sampled while it ran.
 """
 
 from __future__ import annotations
