@@ -41,16 +41,18 @@ class Counted:
         self.engine = PostgresEngine(config=config, log_queries=False)
         self.statements: list[str] = []
 
+    async def log_statements_of(self, connection: Any) -> None:
+        connection.add_query_logger(lambda logged: self.statements.append(logged.query))
+
     async def open(self) -> None:
-        def log(connection: Any) -> None:
-            connection.add_query_logger(lambda logged: self.statements.append(logged.query))
-
-        async def init(connection: Any) -> None:
-            log(connection)
-
-        # As the app's pool (engine.open_pool): no reset query on release.
+        # As the app's pool (engine.open_pool): no reset query on release; the connections
+        # start with the engine's server_settings, as Piccolo's own pool would.
         self.engine.pool = await asyncpg.create_pool(
-            **self.engine.config, min_size=1, max_size=4, init=init, reset=keep_session
+            **self.engine.config,
+            min_size=1,
+            max_size=4,
+            init=self.log_statements_of,
+            reset=keep_session,
         )
 
     def claims(self) -> int:
