@@ -4,7 +4,8 @@ read and one statement it is now, in one process on one database, by the CPU eac
 Through HTTP (`python -m bench --compare`) the machine's drift and other load move req/s by
 tens of percent, more than a few round trips saved can. Here both paths run the same
 use-case work (read, the domain's rules, the event) on the bench's seeded PostgreSQL, 8
-updates in flight, in alternating batches (which goes first alternates), and each batch is
+updates in flight on 8 connections (`--in-flight`, `--pool`: a served worker has 16 on 10),
+in alternating batches (which goes first alternates), and each batch is
 charged with what it cost:
 
 - **client**: this process's CPU time (the driver, Piccolo, the use case);
@@ -58,7 +59,9 @@ async def _update_in_steps(uow: Any, principal: Any, order_id: int, **change: An
         await uow.orders.save(order)
 
 
-async def _measure(dsn: str, top: int, users: int, rounds: int, batch: int, status: bool) -> Any:
+async def _measure(
+    dsn: str, top: int, users: int, rounds: int, batch: int, status: bool, pool: int, flight: int
+) -> Any:
     from piccolo.engine.postgres import PostgresEngine
 
     from subgraph import service
@@ -75,7 +78,7 @@ async def _measure(dsn: str, top: int, users: int, rounds: int, batch: int, stat
 
     engine = PostgresEngine(config={"dsn": dsn}, log_queries=False)
     engine.pool = await asyncpg.create_pool(
-        dsn, min_size=IN_FLIGHT, max_size=IN_FLIGHT, init=init, reset=keep_session
+        dsn, min_size=pool, max_size=pool, init=init, reset=keep_session
     )
     rng = random.Random(18)
     pending = list(range(1, top + 1))
@@ -112,7 +115,7 @@ async def _measure(dsn: str, top: int, users: int, rounds: int, batch: int, stat
                 except Exception:  # noqa: BLE001 - counted: a lost race on the steps path
                     failed += 1
 
-        await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
+        await asyncio.gather(*(worker() for _ in range(flight)))
         return failed
 
     def server_cpu() -> float:
@@ -162,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="pairs of batches per path")
     parser.add_argument("--batch", type=int, default=400, help="updates per batch")
     parser.add_argument("--status", action="store_true", help="confirm orders instead")
+    parser.add_argument("--in-flight", type=int, default=IN_FLIGHT, help="updates at once")
+    parser.add_argument(
+        "--pool", type=int, default=IN_FLIGHT, help="connections (fewer: updates queue for one)"
+    )
     args = parser.parse_args(argv)
     users = 2000
     with infra.stack() as stack:
@@ -171,9 +178,21 @@ def main(argv: list[str] | None = None) -> int:
         top = asyncio.run(infra.seed(stack.dsn, users=users, orders_per_user=25))
         print(f"database {stack.database}; seeded {top} orders", file=sys.stderr)
         results, failures = asyncio.run(
-            _measure(stack.dsn, top, users, args.rounds, args.batch, args.status)
+            _measure(
+                stack.dsn,
+                top,
+                users,
+                args.rounds,
+                args.batch,
+                args.status,
+                args.pool,
+                args.in_flight,
+            )
         )
-    print(f"{args.rounds * 2} batches of {args.batch} per path, {IN_FLIGHT} in flight; medians")
+    print(
+        f"{args.rounds * 2} batches of {args.batch} per path, {args.in_flight} in flight on "
+        f"{args.pool} connections; medians"
+    )
     print(
         "| path | statements/update | client CPU ms/update | PostgreSQL CPU ms/update "
         "| wall ms/update | failed |"
