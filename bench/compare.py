@@ -23,9 +23,9 @@ against one from another run. What holds up is a ratio of two builds measured si
   build would run against a schema it was not written for. Before every server start the
   rows the previous session wrote are removed (`infra.forget_floor_writes`: orders above the
   seed, their history, the outbox) and the database is vacuumed and analysed, so every
-  session starts from the same data and statistics. Within a session placeOrder runs after the
-  read cells, so no read measures a table that the session's own writes made bigger, and
-  getOrder reads the seeded id range only.
+  session starts from the same data and statistics. Within a session the writes (placeOrder,
+  updateOrder) run after the read cells, so no read measures a table that the session's own
+  writes made bigger, and getOrder and updateOrder use the seeded id range only.
 - **Alternation.** For each round, each build in turn starts `orders-subgraph serve` and runs
   every selected cell (a warm-up, then one measured wrk run), then stops. The first build of
   a round alternates (old-new, new-old, ...), so a steady drift of the machine weighs on both
@@ -34,6 +34,11 @@ against one from another run. What holds up is a ratio of two builds measured si
   and the ratio new/old: the median of the per-round ratios (each from two runs seconds
   apart), with their min..max as its spread. Identical builds give ~1.00 with the machine's
   noise as spread; a change is real when its whole spread is off 1.00.
+- **The relay, in the write cells.** While a write cell runs (warm-up included) and until its
+  outbox has drained, the server's messaging process's CPU time (user + system, from
+  /proc/<pid>/stat) over the events it marked published in that window: the relay's CPU per
+  published event, per build, with the same per-round ratio. Beside it the commit -> broker
+  ack lag p99 of the cell's rows and the largest backlog sampled while it ran.
 """
 
 from __future__ import annotations
@@ -61,14 +66,14 @@ import asyncpg
 
 from bench import infra, report
 from bench.conditions import conditions
-from bench.relay import RelayWatcher
+from bench.relay import RelayWatcher, cpu_seconds, messaging_process
 from bench.server import serve, server_env
-from bench.suite import Config, Run
+from bench.suite import Config, Run, now
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 OLD, NEW = "old", "new"
-WRITE_CELLS = frozenset({"placeOrder"})
+WRITE_CELLS = frozenset({"placeOrder", "updateOrder"})
 CLI_FILE = "subgraph/cli.py"
 # What the bench asks of a build's command line and application.
 CLI_NEEDS = ("--no-migrate", "--workers", "--port", '"migrate"')
@@ -125,6 +130,25 @@ def build_side(reps: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "errors": sum(int(r["errors"]) for r in reps),
         "rps_by_round": [r["rps"] for r in reps],
         "p99_ms_by_round": [r["p99_ms"] for r in reps],
+        **_relay_side(reps),
+    }
+
+
+def _relay_side(reps: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The relay's figures of a write cell, when the session measured them."""
+    relays = [r["relay"] for r in reps if r.get("relay")]
+    if not relays:
+        return {}
+    backlogs = [r["max_backlog"] for r in relays if r.get("max_backlog") is not None]
+    return {
+        "relay_cpu_ms_per_event": _median([r.get("cpu_ms_per_event") for r in relays]),
+        "relay_lag_p99_ms": _median([r.get("lag_p99_ms") for r in relays]),
+        "relay_lag_p99_ms_max": max(
+            (r["lag_p99_ms"] for r in relays if r.get("lag_p99_ms") is not None), default=None
+        ),
+        "relay_max_backlog": max(backlogs) if backlogs else None,
+        "relay_events": sum(int(r.get("events") or 0) for r in relays),
+        "relay_cpu_ms_per_event_by_round": [r.get("cpu_ms_per_event") for r in relays],
     }
 
 
@@ -140,6 +164,12 @@ def cell_result(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) ->
     if all(cpu_old) and all(cpu_new):
         result["cpu_ratio"] = ratio_stats(
             [float(c) for c in cpu_old if c], [float(c) for c in cpu_new if c]
+        )
+    relay_old = [(r.get("relay") or {}).get("cpu_ms_per_event") for r in old]
+    relay_new = [(r.get("relay") or {}).get("cpu_ms_per_event") for r in new]
+    if relay_old and all(relay_old) and all(relay_new):
+        result["relay_cpu_ratio"] = ratio_stats(
+            [float(c) for c in relay_old if c], [float(c) for c in relay_new if c]
         )
     result["errors_flag"] = bool(result[OLD]["errors"] or result[NEW]["errors"])
     return result
@@ -171,6 +201,24 @@ def table(cells: dict[str, dict[str, Any]]) -> str:
             f"| {_num(c[OLD]['p99_ms'], 2)} | {_num(c[NEW]['p99_ms'], 2)} "
             f"| {_ratio(c.get('cpu_ratio'))} | {errors} |"
         )
+    relayed = {name: c for name, c in cells.items() if "relay_cpu_ms_per_event" in c[NEW]}
+    if relayed:
+        lines += [
+            "",
+            "| cell | relay CPU ms/event old | new | new/old (min..max) | relay lag p99 ms "
+            "old | new (worst round) | max backlog old | new | events published old/new |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for name, c in relayed.items():
+            o, n = c[OLD], c[NEW]
+            lines.append(
+                f"| {name} | {_num(o.get('relay_cpu_ms_per_event'), 3)} "
+                f"| {_num(n.get('relay_cpu_ms_per_event'), 3)} "
+                f"| {_ratio(c.get('relay_cpu_ratio'))} | {_num(o.get('relay_lag_p99_ms'))} "
+                f"| {_num(n.get('relay_lag_p99_ms'))} ({_num(n.get('relay_lag_p99_ms_max'))}) "
+                f"| {_num(o.get('relay_max_backlog'), 0)} | {_num(n.get('relay_max_backlog'), 0)} "
+                f"| {o.get('relay_events', 0)}/{n.get('relay_events', 0)} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -660,8 +708,41 @@ def _session(run: Run, build: Build, cells: Sequence[str], round_no: int) -> dic
         relay or contextlib.nullcontext(),
     ):
         for cell in cells:
-            measured = run.wrk_cell(server, f"{build.name} {cell}", cell)
+            relaying = messaging_process(server.processes()) if relay else None
+            if relay is not None and relaying is not None and cell in WRITE_CELLS:
+                measured, rep_relay = _with_relay(run, server, relay, relaying, build, cell)
+            else:
+                measured, rep_relay = run.wrk_cell(server, f"{build.name} {cell}", cell), None
             rep = dict(measured["reps"][0])
             rep["server_cpu_ms_per_request"] = measured["summary"].get("server_cpu_ms_per_request")
+            if rep_relay is not None:
+                rep["relay"] = rep_relay
             out[cell] = rep
     return {"cells": out, "log_tail": log.read_text(errors="replace")[-1000:]}
+
+
+def _with_relay(
+    run: Run, server: Any, relay: RelayWatcher, relaying: Any, build: Build, cell: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A write cell with the relay watched: its CPU per published event (the messaging
+    process's CPU time over the cell, warm-up included, and until the outbox has drained,
+    divided by the events it marked published in that window), the commit -> broker ack lag
+    p99 of the rows written in the cell, and the largest backlog sampled while it ran."""
+    cpu_before, started_at, started = cpu_seconds(relaying), now(), time.monotonic()
+    measured = run.wrk_cell(server, f"{build.name} {cell}", cell)
+    ended_at, ended = now(), time.monotonic()
+    drained = relay.wait_drained(after=ended)
+    cpu_after, drained_at = cpu_seconds(relaying), now()
+    events = relay.published_between(started_at, drained_at)
+    lags = relay.outbox_lags(started_at, ended_at)
+    return measured, {
+        "events": events,
+        "cpu_seconds": round(cpu_after - cpu_before, 3),
+        "cpu_ms_per_event": round(1000 * (cpu_after - cpu_before) / events, 4) if events else None,
+        "lag_p50_ms": lags.get("p50"),
+        "lag_p99_ms": lags.get("p99"),
+        "rows": lags.get("rows"),
+        "published": lags.get("published"),
+        "max_backlog": relay.max_backlog(started, ended),
+        "drained": drained,
+    }

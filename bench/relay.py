@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import psutil
 
 FIND_OUTBOX = """
 SELECT c.table_name FROM information_schema.columns c
@@ -27,6 +28,27 @@ WHERE c.table_schema = 'public' AND c.table_name LIKE '%outbox%'
   AND c.column_name = 'published_at'
 ORDER BY c.table_name LIMIT 1
 """
+
+
+# How long a write cell's rows may take to be published after wrk stops, before the relay's
+# CPU is read: its CPU per event counts only the events it published in the window.
+DRAIN_TIMEOUT_SECONDS = 15.0
+
+
+def messaging_process(processes: list[psutil.Process]) -> psutil.Process | None:
+    """The server's messaging process (relay and consumer): `python -m subgraph.cli relay`."""
+    for p in processes:
+        with contextlib.suppress(psutil.Error):
+            command = p.cmdline()
+            if "subgraph.cli" in command and "relay" in command:
+                return p
+    return None
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU seconds of one process (from /proc/<pid>/stat)."""
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 class RelayWatcher:
@@ -125,6 +147,26 @@ class RelayWatcher:
                 if start <= occurred < end:
                     lags.append((received - occurred).total_seconds() * 1000)
         return lags
+
+    def published_between(self, start: datetime, end: datetime) -> int:
+        """Rows the relay marked published in [start, end)."""
+        if not self.table:
+            return 0
+        sql = f'SELECT count(*) FROM "{self.table}" WHERE published_at >= $1 AND published_at < $2'
+        future = asyncio.run_coroutine_threadsafe(self._db.fetchval(sql, start, end), self._loop)
+        return int(future.result(timeout=60))
+
+    def wait_drained(self, after: float, timeout: float = DRAIN_TIMEOUT_SECONDS) -> bool:
+        """Wait until a backlog sample taken after `after` (monotonic) is 0; False on timeout.
+
+        Polls the sampler's own samples (every 0.5 s): a bench helper, not a test."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            samples = [n for at, n in list(self.backlog) if at > after]
+            if samples and samples[-1] == 0:
+                return True
+            time.sleep(0.25)
+        return False
 
     def max_backlog(self, since: float, until: float) -> int | None:
         seen = [n for at, n in list(self.backlog) if since <= at <= until]

@@ -22,6 +22,7 @@ from bench.wrk import run_wrk
 
 CELLS = (
     "placeOrder",
+    "updateOrder",
     "getOrder",
     "getOrders",
     "typename",

@@ -16,6 +16,13 @@ PLACE_ORDER = (
     "mutation Place($u: ID!, $p: ID!, $q: Int!) { placeOrder(userId: $u, productId: $p, "
     f"quantity: $q) {{ success message order {{ {ORDER_FIELDS} }} }} }}"
 )
+# What owners do to their orders most: change the quantity of one still PENDING (the seed's
+# orders all are, and stay so: a quantity change leaves the status alone, so the cell can run
+# as long as it likes; a cancel or a status move would make its order final within a round).
+UPDATE_ORDER = (
+    "mutation Update($id: ID!, $q: Int!) { updateOrder(id: $id, quantity: $q) "
+    f"{{ success message order {{ {ORDER_FIELDS} }} }} }}"
+)
 GET_ORDER = f"query One($id: ID!) {{ getOrder(id: $id) {{ {ORDER_FIELDS} }} }}"
 GET_ORDERS = f"query Page {{ getOrders(limit: 20) {{ {ORDER_FIELDS} }} }}"
 # The stack's own ceiling: the same HTTP, Litestar, Strawberry and graphql-core path (token
@@ -80,6 +87,10 @@ def cell_lines(cell: str, seed: Seed, tokens: Tokens, rng: random.Random) -> lis
         if cell == "placeOrder":
             variables = {"u": user, "p": str(rng.randint(1, 500)), "q": rng.randint(1, 9)}
             lines.append((tokens.for_user(user), _body(PLACE_ORDER, variables)))
+        elif cell == "updateOrder":
+            order_id = rng.randint(1, seed.orders)
+            body = _body(UPDATE_ORDER, {"id": str(order_id), "q": rng.randint(1, 9)})
+            lines.append((tokens.for_user(seed.owner(order_id)), body))
         elif cell == "getOrder":
             order_id = rng.randint(1, seed.orders)
             body = _body(GET_ORDER, {"id": str(order_id)})

@@ -84,7 +84,9 @@ class KeyedPlacement(NamedTuple):
 class OrderWriter(Protocol):
     """Orders as a unit of work reads and changes them: reads see its own uncommitted writes."""
 
-    async def get(self, order_id: int) -> Order | None: ...
+    async def get(self, order_id: int) -> Order | None:
+        """The order; outside `async with`, as last committed."""
+        ...
 
     async def find_by_idempotency_key(self, placed_by: str, key: str) -> KeyedPlacement | None: ...
 
@@ -138,6 +140,13 @@ class UnitOfWork(Protocol):
         """Store a new order, its first history entry and its OrderPlaced event, all or nothing,
         in a transaction of its own (not inside `async with`). When `placed_by` already used
         `idempotency_key`, nothing is stored and the order that key placed is the answer."""
+        ...
+
+    async def change(self, order: Order) -> bool:
+        """Store an order changed since it was read (by `orders.get`, outside `async with`),
+        its new history entries and the events it recorded, all or nothing, in a transaction of
+        its own. False, with nothing stored, when the stored order is no longer at the version
+        that was read (changed or deleted meanwhile): read it again and decide again."""
         ...
 
     async def __aenter__(self) -> Self: ...

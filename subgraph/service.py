@@ -13,7 +13,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from subgraph.domain.access import Principal
-from subgraph.domain.errors import AccessDenied, BadInput, IdempotencyKeyReused, OrderNotFound
+from subgraph.domain.errors import (
+    AccessDenied,
+    BadInput,
+    ConcurrentModification,
+    IdempotencyKeyReused,
+    OrderNotFound,
+)
 from subgraph.domain.order import (
     Order,
     OrderStatus,
@@ -27,6 +33,10 @@ MAX_PAGE_SIZE = 1000
 # orders.id is a bigserial (int8): a larger id names no order, and must not reach the
 # database, which refuses it as an argument (the fuzz in tests/security found this).
 MAX_ORDER_ID = 2**63 - 1
+# Reads and decisions of one update before it gives up with ConcurrentModification: each lost
+# race means another writer's change committed, so this many in a row is a pile-up on one
+# order that the caller had better see than wait out.
+MAX_CHANGE_ATTEMPTS = 5
 
 Clock = Callable[[], datetime]
 
@@ -105,17 +115,24 @@ async def update_order(
     quantity: int | None = None,
     clock: Clock = utc_now,
 ) -> Order:
-    """Move an order's status and/or change its quantity, as the rules and the role allow."""
+    """Move an order's status and/or change its quantity, as the rules and the role allow.
+
+    Read, decide, then store only if nobody changed the order meanwhile (its version): two
+    round trips on PostgreSQL, no lock held while deciding. A change that lost that race is
+    decided again on the order as it now is, as if it had arrived a moment later; so a
+    concurrent update is never lost, and the rules always judge the status they change.
+    """
     target = OrderStatus.parse(status) if status is not None else None
-    async with uow:
+    for _ in range(MAX_CHANGE_ATTEMPTS):
         order = await _load(uow, order_id)
         principal.check_can_update(order.user_id, status=target, quantity=quantity)
         reason = _reason(principal, target) if target is not None else None
         order.update(
             event_id=new_event_id(), now=clock(), status=target, quantity=quantity, reason=reason
         )
-        await uow.orders.save(order)
-    return order
+        if await uow.change(order):
+            return order
+    raise ConcurrentModification(order_id)
 
 
 async def cancel_order(

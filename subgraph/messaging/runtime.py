@@ -22,7 +22,7 @@ from subgraph.messaging.publisher.events import EventPublisher
 from subgraph.messaging.publisher.relay import OutboxRelay, RelayOptions
 from subgraph.messaging.publisher.wakeups import Polling, PostgresNotifications, Wakeups
 from subgraph.persistence.engine import is_postgres
-from subgraph.persistence.outbox import OutboxStore, RetryPolicy
+from subgraph.persistence.outbox import CLAIM_PLANNER_SETTINGS, OutboxStore, RetryPolicy
 from subgraph.persistence.unit_of_work import UnitOfWork
 from subgraph.settings import Settings
 
@@ -206,7 +206,10 @@ async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool)
     from subgraph.telemetry import wiring as telemetry
 
     telemetry.prepare(settings)  # observability: tracing per OTEL_*, one log handler
-    engine = make_engine(settings)
+    # This process's pool serves only the relay and the inventory consumer: its connections
+    # start with the planner settings a claim needs, which saves each claim a statement. The
+    # consumer's few statements are then planned afresh too (~0.1 ms each), at its low rate.
+    engine = make_engine(settings, server_settings=CLAIM_PLANNER_SETTINGS if relay else None)
     await open_pool(engine, settings)
     sampling = telemetry.start(settings, engine)  # observability: pool gauges
     messaging = Messaging(settings, engine, relay=relay, consume=consume)

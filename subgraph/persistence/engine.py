@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from piccolo.engine.base import Engine
@@ -15,8 +16,14 @@ SQLITE_PREFIX = "sqlite:///"
 SQLITE_BUSY_TIMEOUT = 30
 
 
-def make_engine(settings: Settings) -> Engine[Any]:
-    """The engine the settings ask for; PostgreSQL gets its pool later, in the app lifespan."""
+def make_engine(
+    settings: Settings, *, server_settings: Mapping[str, str] | None = None
+) -> Engine[Any]:
+    """The engine the settings ask for; PostgreSQL gets its pool later, in the app lifespan.
+
+    `server_settings`: PostgreSQL settings every connection of its pool starts with (sent in
+    the connection's start-up message, no round trip); ignored for SQLite.
+    """
     # Each app builds its own and hands it to every statement (`sql.fetch(engine, ...)`).
     # Piccolo binds a Table class to one engine (`_meta.db`, from piccolo_conf, which only the
     # migration runner still uses), and `.run(node=...)` picks among one PostgresEngine's
@@ -27,7 +34,10 @@ def make_engine(settings: Settings) -> Engine[Any]:
     if dsn:
         if not dsn.startswith(("postgresql://", "postgres://")):
             raise ValueError("DATABASE_URL must start with postgresql:// or sqlite:///")
-        return PostgresEngine(config={"dsn": dsn, **bounded(settings)}, log_queries=False)
+        config: dict[str, Any] = {"dsn": dsn, **bounded(settings)}
+        if server_settings:
+            config["server_settings"] = dict(server_settings)
+        return PostgresEngine(config=config, log_queries=False)
     return SQLiteEngine(path=settings.sqlite_path, timeout=SQLITE_BUSY_TIMEOUT)
 
 

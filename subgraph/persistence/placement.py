@@ -11,6 +11,13 @@ The outbox row's payload needs the order's id, which only the INSERT knows: the 
 serialised with a NUL as the id and cut there, and PostgreSQL joins the two halves around the
 new id. No other text in it can hold a NUL (the guards refuse it in every input, and JSON
 escapes it), so the cut is unambiguous.
+
+The outbox row's `created_at` is `clock_timestamp()`, taken as the row is inserted, right
+before the statement commits: the relay's lag (`published_at - created_at`) is then commit ->
+broker ack, as for the unit of work's rows. A time taken in Python before the statement (the
+request's `now`) also counted the wait for a pooled connection: under the bench's placeOrder
+(32 requests in flight, 20 connections) the lag's p50 read ~20 ms higher than the unit of
+work's had.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ WITH placed AS (
 ), outbox AS (
     INSERT INTO order_outbox (event_id, event_type, order_id, payload, created_at,
                               trace_context, attempts)
-    SELECT {}, {}, id, {} || id::text || {}, {}, {}, 0 FROM placed
+    SELECT {}, {}, id, {} || id::text || {}, clock_timestamp(), {}, 0 FROM placed
 )
 SELECT true AS placed, * FROM placed
 UNION ALL
@@ -86,7 +93,6 @@ async def place_in_one_statement(
         OrderPlaced.event_type,
         before_id,
         after_id,
-        now,
         # Observability: the request's trace context, so the relay's publish joins its trace.
         tracing.current_context() if tracing.ACTIVE else None,
         placed_by,

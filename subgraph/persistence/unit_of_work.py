@@ -6,15 +6,17 @@ import asyncio
 import contextlib
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from subgraph.domain.errors import ConcurrentModification
 from subgraph.domain.order import Order
 from subgraph.persistence import commits
 from subgraph.persistence.availability import is_unavailable, translated, unavailable
+from subgraph.persistence.change import change_in_one_statement
 from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.inbox import ProcessedMessages
 from subgraph.persistence.outbox import write_events
@@ -94,7 +96,32 @@ class UnitOfWork:
         assert winner is not None, "the conflicting order is committed before ours resumes"
         return winner
 
-    async def __aenter__(self) -> UnitOfWork:
+    async def change(self, order: Order) -> bool:
+        """See `subgraph.ports.UnitOfWork.change`: one statement on PostgreSQL (the version
+        check, the history and the events in it), a transaction of steps on SQLite.
+
+        A lost connection is StorageUnavailable; the one statement either committed or did not.
+        """
+        if is_postgres(self.engine):
+            with translated("changing an order"):
+                changed = await change_in_one_statement(self.engine, order)
+            if not changed:
+                return False
+            order.version += 1
+            order.new_history.clear()
+            written = bool(order.events)
+            order.events.clear()
+            if written:
+                commits.committed()  # live updates: this process's feed reads it at once
+            return True
+        try:
+            async with self:
+                await self.orders.save(order)
+        except ConcurrentModification:
+            return False
+        return True
+
+    async def __aenter__(self) -> Self:
         if isinstance(self.engine, SQLiteEngine):
             # IMMEDIATE takes the write lock up front, so two SQLite writers queue instead of
             # failing with "database is locked" when both try to upgrade a read lock.

@@ -41,7 +41,10 @@ class OrderWrites:
         self._stored = stored
 
     async def get(self, order_id: int) -> Order | None:
-        return await self._reads.get(order_id)
+        # Also read before any transaction (an update's read-decide-write): a lost database
+        # is StorageUnavailable here.
+        with translated("reading an order"):
+            return await self._reads.get(order_id)
 
     async def find_by_idempotency_key(self, placed_by: str, key: str) -> KeyedPlacement | None:
         # Also asked before the transaction begins: a lost database is StorageUnavailable here.

@@ -187,6 +187,14 @@ class FakeUnitOfWork:
             stored.record_placed(event_id=event_id, now=now)
         return stored
 
+    async def change(self, order: Order) -> bool:
+        try:
+            async with self:
+                await self.orders.save(order)
+        except ConcurrentModification:
+            return False
+        return True
+
     async def __aenter__(self) -> FakeUnitOfWork:
         self._before = copy.deepcopy(self.storage)
         self.stored = []

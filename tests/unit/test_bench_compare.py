@@ -37,6 +37,7 @@ def test_each_round_runs_both_builds_and_the_first_of_a_round_alternates() -> No
 def test_a_session_runs_the_writes_after_the_reads() -> None:
     cells = ["placeOrder", "getOrder", "typename", "getOrders"]
     assert compare.session_cells(cells) == ["getOrder", "typename", "getOrders", "placeOrder"]
+    assert compare.session_cells(["updateOrder", "getOrder"]) == ["getOrder", "updateOrder"]
     assert compare.session_cells(["getOrder"]) == ["getOrder"]
 
 
@@ -69,6 +70,22 @@ def test_a_cell_result_has_both_sides_the_ratios_and_flags_errors() -> None:
     clean = compare.cell_result([rep(10)] * 2, [rep(10)] * 2)
     assert clean["errors_flag"] is False
     assert "ERRORS" not in compare.table({"getOrder": clean})
+
+
+def test_a_write_cell_shows_the_relays_cpu_per_event_of_each_build_and_their_ratio() -> None:
+    def relayed(rps: float, cpu_ms: float, lag: float, backlog: int) -> dict[str, Any]:
+        figures = {"cpu_ms_per_event": cpu_ms, "lag_p99_ms": lag, "max_backlog": backlog}
+        return {**rep(rps), "relay": {**figures, "events": 100}}
+
+    old = [relayed(500, 0.40, 90.0, 30), relayed(520, 0.50, 120.0, 45)]
+    new = [relayed(600, 0.20, 80.0, 20), relayed(610, 0.30, 150.0, 25)]
+    got = compare.cell_result(old, new)
+    assert (got[OLD]["relay_cpu_ms_per_event"], got[NEW]["relay_cpu_ms_per_event"]) == (0.45, 0.25)
+    assert got["relay_cpu_ratio"]["per_round"] == [0.5, 0.6]
+    assert (got[NEW]["relay_lag_p99_ms_max"], got[NEW]["relay_max_backlog"]) == (150.0, 25)
+    lines = compare.table({"placeOrder": got}).splitlines()
+    assert lines[-1].startswith("| placeOrder | 0.450 | 0.250 | 0.550 (0.500..0.600) | 105.0")
+    assert "relay" not in compare.table({"getOrder": compare.cell_result([rep(1)], [rep(1)])})
 
 
 def test_the_table_shows_each_cell_with_its_ratio_and_spread() -> None:

@@ -129,6 +129,7 @@ class OutboxRelay:
         failures = 0
         while not stop.is_set():
             try:
+                self.wakeups.clear()  # this round reads what every notice so far announced
                 claimed = await self.publish_round()
                 await self._prune_now_and_then()
                 failures = 0
@@ -142,9 +143,13 @@ class OutboxRelay:
                 )
                 await _until(asyncio.sleep(delay), stop)
                 continue
-            if claimed == 0:
+            partial = claimed < self.options.batch_size
+            if claimed == 0 or (partial and not self.wakeups.pending()):
+                # Nothing more was announced since this round's claim (which took everything
+                # claimable): wait for a notice or the poll interval. A burst of commits is
+                # then one claim, not one per commit, nor an empty claim after it.
                 await _until(self.wakeups.wait(self.options.poll_seconds), stop)
-            if claimed < self.options.batch_size and self.options.gather_seconds > 0:
+            if partial and self.options.gather_seconds > 0:
                 # Each round is a transaction with a commit; under a stream of single-event
                 # commits, rounds of 2-3 events cost PostgreSQL more than the requests did.
                 # A short pause lets the round take what lands meanwhile.

@@ -20,6 +20,12 @@ class Wakeups(Protocol):
     async def wait(self, seconds: float) -> None:
         """Return when new events may be waiting, or after `seconds` at the latest."""
 
+    def clear(self) -> None:
+        """Forget the notices so far: the claim that follows reads what they announced."""
+
+    def pending(self) -> bool:
+        """Whether new events may have come since `clear` (True when it cannot tell)."""
+
     async def close(self) -> None: ...
 
 
@@ -28,6 +34,12 @@ class Polling:
 
     async def wait(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    def clear(self) -> None:
+        return None
+
+    def pending(self) -> bool:
+        return True  # no notices: anything may have come
 
     async def close(self) -> None:
         return None
@@ -54,6 +66,17 @@ class PostgresNotifications:
         # Cleared before the next round reads the outbox, so a NOTIFY arriving during that
         # round sets it again and is not lost.
         self._event.clear()
+
+    def clear(self) -> None:
+        # Right before a claim: a NOTIFY that came during the gather pause announced a row the
+        # claim reads anyway. Left set, it would cost an empty claim after every burst; one
+        # that arrives after this sets it again, so none is lost.
+        self._event.clear()
+
+    def pending(self) -> bool:
+        # Not listening (the connection is lost or not made yet): as blind as polling.
+        listening = self._connection is not None and not self._connection.is_closed()
+        return self._event.is_set() or not listening
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
