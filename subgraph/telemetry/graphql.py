@@ -50,6 +50,8 @@ class Observation:
         self._observer = observer
         self._access = access
         REQUEST.set(context)
+        if observer.started is not None:
+            observer.started()
         self._span: Any = None
         self._token: Any = None
         if observer.spans:
@@ -148,13 +150,19 @@ def _name_and_type(execution: Any) -> tuple[str | None, str]:
 class OperationObserver:
     """Decides once, when the schema is built, what each operation costs to observe."""
 
-    def __init__(self, *, metrics: bool, spans: bool) -> None:
+    def __init__(self, *, metrics: bool, spans: bool, batched: bool = False) -> None:
         self.metrics = metrics
         self.spans = spans
         self._access = logging.getLogger(ACCESS_LOGGER)
-        # Records one finished operation in Prometheus; None with metrics off.
+        # Records one finished operation in Prometheus; None with metrics off. `started`, when
+        # set, is told of each operation beginning (the batches count what is in flight).
         self.record: Callable[[str, str, str, float], None] | None = None
-        if metrics:
+        self.started: Callable[[], None] | None = None
+        if metrics and batched:
+            from subgraph.overrides.metrics_batches import BATCHES
+
+            self.record, self.started = BATCHES.record, BATCHES.started
+        elif metrics:
             from subgraph.telemetry.metrics import observe_request
 
             self.record = observe_request
@@ -176,6 +184,7 @@ def build_observer(settings: Any) -> OperationObserver:
         metrics=settings.metrics_enabled,
         # Strawberry's own extension makes the operation span when resolver spans are asked for.
         spans=tracing.ACTIVE and not settings.graphql_resolver_spans,
+        batched=settings.override("metrics_batches"),
     )
 
 

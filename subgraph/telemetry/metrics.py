@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -87,28 +87,39 @@ SPANS_DROPPED = Counter(
     ["reason"],
 )
 
-_recorders: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+# Called before a scrape is rendered, every POOL_SAMPLE_SECONDS and when the process stops:
+# what an override keeps in the process (overrides/metrics_batches.py) is written out.
+flush_hooks: list[Callable[[], None]] = []
 
 
 def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROC_VARIABLE))
 
 
-def observe_request(operation: str, kind: str, outcome: str, seconds: float) -> None:
-    """Count one GraphQL request and its duration (labels already bounded: telemetry/graphql).
-
-    Every request of a served process comes here: the labelled children are looked up once
-    per label set (`.labels()` validates and builds a key each call), then each request is
-    one counter write and one histogram write.
-    """
-    children = _recorders.get((operation, kind, outcome))
-    if children is None:
-        children = _recorders[operation, kind, outcome] = (
+def children(operation: str, kind: str, outcome: str) -> tuple[Any, Any]:
+    """The request counter's and the duration histogram's children for these labels, looked
+    up once per label set (`.labels()` validates and builds a key on every call)."""
+    found = _children.get((operation, kind, outcome))
+    if found is None:
+        found = _children[operation, kind, outcome] = (
             REQUESTS.labels(operation, kind, outcome),
             DURATION.labels(operation, kind),
         )
-    children[0].inc()
-    children[1].observe(seconds)
+    return found
+
+
+def observe_request(operation: str, kind: str, outcome: str, seconds: float) -> None:
+    """Count one GraphQL request and its duration (labels already bounded: telemetry/graphql);
+    with the `metrics_batches` override on, its `Batches.record` does this instead."""
+    counter, histogram = children(operation, kind, outcome)
+    counter.inc()
+    histogram.observe(seconds)
+
+
+def flush() -> None:
+    for hook in flush_hooks:
+        hook()
 
 
 def published(event_type: str, created_at: datetime, now: datetime | None = None) -> None:
@@ -147,11 +158,14 @@ async def sample_pool_forever(engine: Engine[Any]) -> None:
     while True:
         with contextlib.suppress(Exception):
             sample_pool(engine)
+        flush()  # a worker with an operation stuck in flight still publishes what finished
         await asyncio.sleep(POOL_SAMPLE_SECONDS)
 
 
 def process_exits() -> None:
-    """Drop this process's live gauges (the pool) from later scrapes."""
+    """Write what is still pending; drop this process's live gauges (the pool) from later
+    scrapes."""
+    flush()
     if multiprocess():
         from prometheus_client import multiprocess as mp
 
@@ -180,6 +194,7 @@ class _Ours(Collector):
 
 def render(unpublished: int | None, oldest_created_at: datetime | None) -> bytes:
     """The exposition text: every process's samples, and the outbox as read just now."""
+    flush()  # this process's pending counts; the others' are at most FLUSH_SECONDS behind
     registry = CollectorRegistry(auto_describe=False)
     if multiprocess():
         from prometheus_client import multiprocess as mp
