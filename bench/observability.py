@@ -64,7 +64,8 @@ class Sink:
 
     url: str
     exports: int = 0
-    bytes: int = 0
+    received: int = 0  # bytes
+    first: bytes = b""  # one export with request spans kept: what a span costs in bytes
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -80,7 +81,9 @@ def sink() -> Iterator[Sink]:
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             with received.lock:
                 received.exports += 1
-                received.bytes += len(body)
+                received.received += len(body)
+                if b"POST /graphql" in body and not received.first:
+                    received.first = body  # one with the requests' spans, not the relay's
             self.send_response(200)
             self.send_header("content-type", "application/x-protobuf")
             self.send_header("content-length", "0")
@@ -98,6 +101,22 @@ def sink() -> Iterator[Sink]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def spans_in(export: bytes) -> dict[str, int]:
+    """Span names and counts in one OTLP/HTTP protobuf export."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest()
+    request.ParseFromString(export)
+    names: dict[str, int] = {}
+    for resource in request.resource_spans:
+        for scope in resource.scope_spans:
+            for span in scope.spans:
+                names[span.name] = names.get(span.name, 0) + 1
+    return names
 
 
 def order(rounds: int) -> list[tuple[int, str]]:
@@ -183,6 +202,7 @@ def observability_cells(run: Run, rounds: int) -> dict[str, Any]:
     c = run.config
     path = run.requests_file(CELL)
     by_mode: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    traced_requests: list[int] = []  # every request the tracing server answered, warm-ups too
     with sink() as collector, contextlib.ExitStack() as servers:
         served: dict[str, Server] = {}
         for mode in MODES:
@@ -192,8 +212,11 @@ def observability_cells(run: Run, rounds: int) -> dict[str, Any]:
             served[mode] = servers.enter_context(
                 serve(service_command(port, c.workers), env, "/health/ready", log, c.workers)
             )
-        for server in served.values():
-            run_wrk(server.url + "/graphql", path, seconds=c.warmup, connections=c.connections)
+        for mode, server in served.items():
+            url = server.url + "/graphql"
+            warm = run_wrk(url, path, seconds=c.warmup, connections=c.connections)
+            if "OTEL_TRACES_EXPORTER" in MODES[mode]:
+                traced_requests.append(warm.requests)
         for round_, mode in order(rounds):
             server = served[mode]
             for other in served.values():
@@ -203,6 +226,8 @@ def observability_cells(run: Run, rounds: int) -> dict[str, Any]:
                 server.url + "/graphql", path, seconds=c.seconds, connections=c.connections
             )
             cpu = _cpu_seconds(server) - before
+            if "OTEL_TRACES_EXPORTER" in MODES[mode]:
+                traced_requests.append(result.requests)
             per_request = 1000 * cpu / result.requests if result.requests else None
             by_mode[mode].append(
                 {
@@ -219,14 +244,28 @@ def observability_cells(run: Run, rounds: int) -> dict[str, Any]:
             )
         dropped = spans_dropped(served["tracing_and_metrics"])
     # Counted once the servers stopped (the last batch is exported at exit).
-    exports = {"exports": collector.exports, "bytes": collector.bytes, "spans_dropped": dropped}
+    exports: dict[str, Any] = {
+        "exports": collector.exports,
+        "bytes": collector.received,
+        "spans_dropped": dropped,
+    }
+    if collector.first:
+        # Spans a request costs: the bytes received per request served, over the bytes a span
+        # takes in the export kept (all exports carry the same kinds of spans).
+        names = spans_in(collector.first)
+        spans = sum(names.values())
+        served_requests = sum(traced_requests)
+        exports["first_export_spans"] = names
+        if spans and served_requests:
+            per_span = len(collector.first) / spans
+            exports["spans_per_request"] = round(collector.received / per_span / served_requests, 2)
     run.log(f"collector: {exports}")
     if not collector.exports:
         raise RuntimeError("no span reached the collector: the tracing mode did not export")
-    result = summarise(by_mode)
-    result.update({"cell": CELL, "rounds": rounds, "collector": exports, "targets": TARGETS})
-    run.record["observability"] = result
-    return result
+    summary = summarise(by_mode)
+    summary.update({"cell": CELL, "rounds": rounds, "collector": exports, "targets": TARGETS})
+    run.record["observability"] = summary
+    return summary
 
 
 def _cpu_seconds(server: Server) -> float:

@@ -83,12 +83,30 @@ def test_the_collector_takes_a_real_otlp_export_and_counts_it() -> None:
         provider = TracerProvider()
         exporter = OTLPSpanExporter(endpoint=collector.url + "/v1/traces", timeout=5)
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-        provider.get_tracer("test").start_span("one").end()
+        provider.get_tracer("test").start_span("POST /graphql").end()
         provider.shutdown()
         assert collector.exports == 1
-        assert collector.bytes > 0
+        assert collector.received > 0 and observability.spans_in(collector.first) == {
+            "POST /graphql": 1
+        }
 
 
 def test_one_round_is_refused_before_anything_starts(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--observability", "--rounds", "1"]) == 2
     assert "--rounds must be at least 2" in capsys.readouterr().err
+
+
+def test_the_spans_of_an_export_are_named_and_counted() -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    kept = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(kept))
+    tracer = provider.get_tracer("test")
+    for name in ("POST /graphql", "query GetOrder", "SELECT", "SELECT"):
+        tracer.start_span(name).end()
+    export = encode_spans(kept.get_finished_spans()).SerializeToString()
+    assert observability.spans_in(export) == {"POST /graphql": 1, "query GetOrder": 1, "SELECT": 2}
