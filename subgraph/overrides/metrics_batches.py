@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 from subgraph.telemetry import metrics
@@ -48,12 +49,18 @@ class _Pending:
 class Batches:
     """This process's unwritten request metrics (one per process: see BATCHES)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        flush_seconds: float = FLUSH_SECONDS,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.flush_seconds = flush_seconds
+        self._clock = clock
         # One event loop per served process; the lock is for apps run in threads (tests).
         self._lock = threading.Lock()
         self.in_flight = 0
         self._pending: dict[tuple[str, str, str], _Pending] = {}
-        self._flushed_at = time.perf_counter()
+        self._flushed_at = clock()
 
     def started(self) -> None:
         with self._lock:
@@ -70,14 +77,14 @@ class Batches:
             pending.count += 1
             pending.total += seconds
             pending.buckets[bisect_left(_BOUNDS, seconds)] += 1
-            due = self.in_flight <= 0 or time.perf_counter() - self._flushed_at >= FLUSH_SECONDS
+            due = self.in_flight <= 0 or self._clock() - self._flushed_at >= self.flush_seconds
         if due:
             self.flush()
 
     def flush(self) -> None:
         """Write what is pending into the metrics (the multiprocess files)."""
         with self._lock:
-            self._flushed_at = time.perf_counter()
+            self._flushed_at = self._clock()
             if not self._pending:
                 return
             pending, self._pending = self._pending, {}
