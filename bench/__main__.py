@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--observability",
         action="store_true",
-        help="instead of the suite: getOrder with tracing/metrics off, metrics only, both on",
+        help="instead of the suite: getOrder with tracing/metrics off, metrics only, both on,"
+        " alternating (bench/observability.py)",
     )
     parser.add_argument(
         "--overrides",
@@ -69,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rounds",
         type=int,
-        help="--compare: rounds, each build once per round (default 3); --overrides: (default 2)",
+        help="--compare: rounds, each build once per round (default 3); --overrides: (default 2);"
+        " --observability: (default 4)",
     )
     return parser
 
@@ -116,6 +118,16 @@ def compare_args(args: argparse.Namespace) -> CompareArgs | list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.compare is None:
+        if args.rounds is not None and args.overrides is None and not args.observability:
+            print(
+                "--rounds applies to --compare, --overrides and --observability only",
+                file=sys.stderr,
+            )
+            return 2
+        if args.observability and args.rounds is not None and args.rounds < 2:
+            print("--rounds must be at least 2: one round gives no spread", file=sys.stderr)
+            return 2
     try:
         wrk_path()
     except WrkMissing as error:
@@ -123,9 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.compare is not None:
         return _compare(args)
-    if args.rounds is not None and args.overrides is None:
-        print("--rounds applies to --compare and --overrides only", file=sys.stderr)
-        return 2
     from bench import infra
     from bench.cells import service_cells
     from bench.suite import CELLS, Config, Run
@@ -184,12 +193,15 @@ def main(argv: list[str] | None = None) -> int:
 
             return profile_cell(run, args.profile)
         if args.observability:
-            from bench.observability import observability_cells
+            from bench.observability import observability_cells, table
 
-            ratios = observability_cells(run)
+            rounds = args.rounds if args.rounds is not None else (2 if quick else 4)
+            result = observability_cells(run, rounds)
+            run.record["load_average_at_end"] = list(os.getloadavg())
             output = args.output or RESULTS / f"{started.strftime('%Y-%m-%dT%H%M%S')}-obs.json"
             report.write_json(output, run.record)
-            print(f"getOrder throughput vs both off: {ratios}\nwritten: {output}")
+            print(table(result))
+            print(f"written: {output}")
             return 0
         if not config.skip_floors:
             run.floors()

@@ -22,6 +22,7 @@ OVERRIDES: dict[str, str] = {
     "document_cache": "each distinct document parsed and validated once (lru caches)",
     "litestar_post": "the GraphQL POST handler builds its three dependencies inline",
     "entity_batches": "`_entities` resolves each type's share of a batch in one call",
+    "metrics_batches": "request metrics counted in the process, written to Prometheus in batches",
 }
 """Name -> what it does. The names are the values LIBRARY_OVERRIDES accepts."""
 

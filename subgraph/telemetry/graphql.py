@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from graphql import OperationDefinitionNode
 
 from subgraph.telemetry import tracing
 
@@ -40,11 +44,14 @@ class Operation:
 class Observation:
     """One operation being observed."""
 
-    __slots__ = ("_observer", "_span", "_started", "_token")
+    __slots__ = ("_access", "_observer", "_span", "_started", "_token")
 
-    def __init__(self, observer: OperationObserver, context: Any) -> None:
+    def __init__(self, observer: OperationObserver, context: Any, access: bool) -> None:
         self._observer = observer
+        self._access = access
         REQUEST.set(context)
+        if observer.started is not None:
+            observer.started()
         self._span: Any = None
         self._token: Any = None
         if observer.spans:
@@ -56,23 +63,24 @@ class Observation:
         self._started = time.perf_counter()
 
     def finish(self, result: Any) -> None:
+        # Every request of a served process runs this: no import, no object that nobody reads
+        # (the access log's Operation only when that log is on), labels from small dicts.
         seconds = time.perf_counter() - self._started
-        execution = _EXECUTION.get()
-        name, kind = _name_and_type(execution)
-        operation = observer_label(name)
+        observer = self._observer
+        name, kind = _name_and_type(_EXECUTION.get())
+        operation = operation_label(name)
         errors = getattr(result, "errors", None) if result is not None else True
         if errors is True:
-            code: object = "INTERNAL_SERVER_ERROR"
+            outcome = "INTERNAL_SERVER_ERROR"
         elif errors:
-            code = (errors[0].extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
+            outcome = outcome_label((errors[0].extensions or {}).get("code"))
         else:
-            code = None
-        from subgraph.telemetry import metrics
-
-        outcome = metrics.outcome_label(code)
-        if self._observer.metrics:
-            metrics.observe_request(operation, kind, outcome, seconds)
-        OPERATION.set(Operation(operation, kind, outcome, round(seconds * 1000, 2)))
+            outcome = "ok"
+        record = observer.record
+        if record is not None:
+            record(operation, kind, outcome, seconds)
+        if self._access:
+            OPERATION.set(Operation(operation, kind, outcome, round(seconds * 1000, 2)))
         span = self._span
         if span is not None:
             from opentelemetry import context as otel_context
@@ -89,38 +97,81 @@ class Observation:
             otel_context.detach(self._token)
 
 
-def observer_label(name: str | None) -> str:
-    from subgraph.telemetry import metrics
+# --- bounded labels (metrics, span names, the access log) -------------------------------------
 
-    return metrics.operation_label(name)
+MAX_OPERATIONS = 200  # distinct operation names per process; more are counted as `other`
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
+_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,59}")
+_operations: set[str] = set()
+
+
+def operation_label(name: str | None) -> str:
+    """A bounded label for an operation name: `anonymous`, the name, or `other`."""
+    if not name:
+        return "anonymous"
+    if name in _operations:
+        return name
+    if not _NAME.fullmatch(name):
+        return "other"
+    if len(_operations) >= MAX_OPERATIONS:
+        return "other"
+    _operations.add(name)
+    return name
+
+
+def outcome_label(code: object) -> str:
+    """`ok` for no error, else the error's code when it has a code's shape."""
+    if code is None:
+        return "ok"
+    if isinstance(code, str) and _CODE.fullmatch(code):
+        return code
+    return "INTERNAL_SERVER_ERROR"
 
 
 def _name_and_type(execution: Any) -> tuple[str | None, str]:
-    if execution is None:
+    """The operation's name and type from the parsed document, in one pass over it (what
+    Strawberry's `operation_name` and `operation_type` properties find in two)."""
+    document = getattr(execution, "graphql_document", None)
+    if document is None:
         return None, "unknown"
     try:
-        kind = execution.operation_type.value
-    except Exception:  # noqa: BLE001 - an unparsable document has no operation
+        wanted = execution.operation_name  # the one asked for, else the first one's name
+    except Exception:  # noqa: BLE001 - a document without an operation has no name
         return None, "unknown"
-    try:
-        name = execution.operation_name
-    except Exception:  # noqa: BLE001
-        name = None
-    return name, str(kind)
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        node = definition.name
+        if wanted is None or (node is not None and node.value == wanted):
+            return (node.value if node is not None else None), definition.operation.value
+    return None, "unknown"  # the operation asked for is not in the document
 
 
 class OperationObserver:
     """Decides once, when the schema is built, what each operation costs to observe."""
 
-    def __init__(self, *, metrics: bool, spans: bool) -> None:
+    def __init__(self, *, metrics: bool, spans: bool, batched: bool = False) -> None:
         self.metrics = metrics
         self.spans = spans
         self._access = logging.getLogger(ACCESS_LOGGER)
+        # Records one finished operation in Prometheus; None with metrics off. `started`, when
+        # set, is told of each operation beginning (the batches count what is in flight).
+        self.record: Callable[[str, str, str, float], None] | None = None
+        self.started: Callable[[], None] | None = None
+        if metrics and batched:
+            from subgraph.overrides.metrics_batches import BATCHES
+
+            self.record, self.started = BATCHES.record, BATCHES.started
+        elif metrics:
+            from subgraph.telemetry.metrics import observe_request
+
+            self.record = observe_request
 
     def start(self, context: Any) -> Observation | None:
-        if not (self.metrics or self.spans or self._access.isEnabledFor(logging.INFO)):
+        access = self._access.isEnabledFor(logging.INFO)
+        if not (self.metrics or self.spans or access):
             return None
-        return Observation(self, context)
+        return Observation(self, context, access)
 
     @staticmethod
     def seen(execution_context: Any) -> None:
@@ -133,6 +184,7 @@ def build_observer(settings: Any) -> OperationObserver:
         metrics=settings.metrics_enabled,
         # Strawberry's own extension makes the operation span when resolver spans are asked for.
         spans=tracing.ACTIVE and not settings.graphql_resolver_spans,
+        batched=settings.override("metrics_batches"),
     )
 
 

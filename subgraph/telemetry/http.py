@@ -32,6 +32,7 @@ class ServerSpans:
             await self.app(scope, receive, send)
             return
         from opentelemetry import propagate
+        from opentelemetry.context import Context
         from opentelemetry.trace import SpanKind, Status, StatusCode
 
         carrier = {
@@ -39,7 +40,9 @@ class ServerSpans:
             for name, value in scope["headers"]
             if name in _CARRIED
         }
-        parent = propagate.extract(carrier)
+        # No trace headers (a caller that does not trace): nothing to extract, a new trace
+        # (an empty context, as the propagator would return, without its work).
+        parent = propagate.extract(carrier) if carrier else Context()
         method = scope["method"]
         path = scope["path"]
         route = path if path in _KNOWN_PATHS else None

@@ -6,9 +6,10 @@ in multiprocess mode: every process writes its samples to files in PROMETHEUS_MU
 of any worker reads them all. prometheus-client chooses its mode when it is first imported,
 so this module is imported only once that variable is settled (by `create_app`, the relay).
 
-Label values are bounded: operation names are GraphQL names (at most MAX_OPERATIONS distinct
-ones per process, then `other`), an unnamed operation is `anonymous`, outcomes are `ok` or an
-error code from a fixed shape; never ids, tokens or free text. The names and labels are listed
+Label values are bounded (telemetry/graphql.py makes them): operation names are GraphQL names
+(at most MAX_OPERATIONS distinct ones per process, then `other`), an unnamed operation is
+`anonymous`, outcomes are `ok` or an error code from a fixed shape; never ids, tokens or free
+text. The names and labels are listed
 in docs/observability.md.
 """
 
@@ -18,8 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("subgraph.telemetry")
 
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
-MAX_OPERATIONS = 200  # distinct operation names per process; more are counted as `other`
 POOL_SAMPLE_SECONDS = 2.0
-_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,99}")
-_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,59}")
 
 LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -90,49 +87,39 @@ SPANS_DROPPED = Counter(
     ["reason"],
 )
 
-_requests: dict[tuple[str, str, str], Any] = {}
-_durations: dict[tuple[str, str], Any] = {}
-_operations: set[str] = set()
+_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+# Called before a scrape is rendered, every POOL_SAMPLE_SECONDS and when the process stops:
+# what an override keeps in the process (overrides/metrics_batches.py) is written out.
+flush_hooks: list[Callable[[], None]] = []
 
 
 def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROC_VARIABLE))
 
 
-def operation_label(name: str | None) -> str:
-    """A bounded label for an operation name: `anonymous`, the name, or `other`."""
-    if not name:
-        return "anonymous"
-    if name in _operations:
-        return name
-    if not _NAME.fullmatch(name):
-        return "other"
-    if len(_operations) >= MAX_OPERATIONS:
-        return "other"
-    _operations.add(name)
-    return name
-
-
-def outcome_label(code: object) -> str:
-    """`ok` for no error, else the error's code when it has a code's shape."""
-    if code is None:
-        return "ok"
-    if isinstance(code, str) and _CODE.fullmatch(code):
-        return code
-    return "INTERNAL_SERVER_ERROR"
+def children(operation: str, kind: str, outcome: str) -> tuple[Any, Any]:
+    """The request counter's and the duration histogram's children for these labels, looked
+    up once per label set (`.labels()` validates and builds a key on every call)."""
+    found = _children.get((operation, kind, outcome))
+    if found is None:
+        found = _children[operation, kind, outcome] = (
+            REQUESTS.labels(operation, kind, outcome),
+            DURATION.labels(operation, kind),
+        )
+    return found
 
 
 def observe_request(operation: str, kind: str, outcome: str, seconds: float) -> None:
-    """Count one GraphQL request and its duration (labels already bounded)."""
-    key = (operation, kind, outcome)
-    counter = _requests.get(key)
-    if counter is None:
-        counter = _requests[key] = REQUESTS.labels(operation, kind, outcome)
+    """Count one GraphQL request and its duration (labels already bounded: telemetry/graphql);
+    with the `metrics_batches` override on, its `Batches.record` does this instead."""
+    counter, histogram = children(operation, kind, outcome)
     counter.inc()
-    histogram = _durations.get(key[:2])
-    if histogram is None:
-        histogram = _durations[key[:2]] = DURATION.labels(operation, kind)
     histogram.observe(seconds)
+
+
+def flush() -> None:
+    for hook in flush_hooks:
+        hook()
 
 
 def published(event_type: str, created_at: datetime, now: datetime | None = None) -> None:
@@ -171,11 +158,14 @@ async def sample_pool_forever(engine: Engine[Any]) -> None:
     while True:
         with contextlib.suppress(Exception):
             sample_pool(engine)
+        flush()  # a worker with an operation stuck in flight still publishes what finished
         await asyncio.sleep(POOL_SAMPLE_SECONDS)
 
 
 def process_exits() -> None:
-    """Drop this process's live gauges (the pool) from later scrapes."""
+    """Write what is still pending; drop this process's live gauges (the pool) from later
+    scrapes."""
+    flush()
     if multiprocess():
         from prometheus_client import multiprocess as mp
 
@@ -204,6 +194,7 @@ class _Ours(Collector):
 
 def render(unpublished: int | None, oldest_created_at: datetime | None) -> bytes:
     """The exposition text: every process's samples, and the outbox as read just now."""
+    flush()  # this process's pending counts; the others' are at most FLUSH_SECONDS behind
     registry = CollectorRegistry(auto_describe=False)
     if multiprocess():
         from prometheus_client import multiprocess as mp
