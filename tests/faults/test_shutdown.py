@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.faults.cluster import free_port
+from bench.cluster import free_port
 from tests.faults.conftest import REPOSITORY
 from tests.faults.load import LoadGenerator
 from tests.faults.scenarios import ORDERS, health_url, numbers, record
