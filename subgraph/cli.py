@@ -131,7 +131,7 @@ def _relay(args: argparse.Namespace) -> int:
     import uvloop
 
     from subgraph.messaging.runtime import run_until_signalled
-    from subgraph.messaging.supervisor import die_with_parent
+    from subgraph.parent_death import die_with_parent
 
     die_with_parent()
 
