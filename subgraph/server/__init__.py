@@ -48,6 +48,22 @@ class GracefulWorker(multiprocess.Process):
         return self._server
 
 
+class GracefulSupervisor(Multiprocess):
+    """uvicorn's supervisor, letting go of the listening socket when it stops its workers.
+
+    Each worker closes its own copy of the listening socket when it drains (shutdown.py);
+    while the supervisor's copy stayed open the kernel kept queueing new connections that no
+    worker would accept, and closing it after the workers had exited reset them, requests
+    and all (8 resets under keep-alive load with --workers 2). Closed first, the last worker
+    to drain closes the socket: later connections are refused, which a client can retry.
+    """
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
+
+
 def run(app: str, **options: Any) -> int:
     """`uvicorn.run(app, **options)`, each worker shutting down gracefully; the exit status."""
     timeout = get_settings().shutdown_timeout_seconds
@@ -62,7 +78,7 @@ def run(app: str, **options: Any) -> int:
     os.environ.update(parent_death.child_environment())
     sock = config.bind_socket()
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        GracefulSupervisor(config, sockets=[sock]).run()
     except KeyboardInterrupt:
         pass
     finally:
