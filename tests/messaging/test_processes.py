@@ -299,3 +299,47 @@ async def test_a_relay_told_to_stop_exits_even_when_a_library_thread_lingers(
         code = await asyncio.to_thread(relay.wait, WAIT)
     assert code == 0
     assert "exiting with threads still running: lingering" in log.read_text()
+
+
+EVENTS = 3000  # several rounds of OUTBOX_BATCH_SIZE: the signal lands in the middle
+BATCH = 100
+
+
+async def test_sigterm_lets_the_relay_finish_its_round_and_mark_what_the_broker_confirmed(
+    outbox_db: str, rabbit_vhost: str, tap: EventTap, tmp_path: Path
+) -> None:
+    await support.query(
+        "INSERT INTO order_outbox (event_id, event_type, order_id, payload, created_at, attempts) "
+        "SELECT gen_random_uuid()::text, 'order.placed', g, '{}', now(), 0 "
+        "FROM generate_series(1, $1::int) AS g",
+        EVENTS,
+    )
+    log = tmp_path / "relay.log"
+    env = _env(RABBITMQ_URL=rabbit_vhost, OUTBOX_BATCH_SIZE=str(BATCH), LOG_LEVEL="INFO")
+    with _process(["relay", "--no-consume"], env, log=log) as relay:
+        await tap.wait_for(BATCH // 2)  # publishing
+        relay.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(relay.wait, WAIT)
+    seen = await tap.drain()
+    rows = await support.query("SELECT event_id, published_at FROM order_outbox")
+    marked = {r["event_id"] for r in rows if r["published_at"] is not None}
+    seen_ids = [m.message_id for m in seen]
+    assert code == 0
+    assert 0 < len(marked) < EVENTS, "the signal came in the middle of the backlog"
+    # Marked only once the broker confirmed it: every marked event was delivered.
+    assert marked <= set(seen_ids)
+    # The round in progress finished and was recorded: at most the events of a round that was
+    # cut short could have reached the broker unmarked, and the log says none was.
+    assert len(set(seen_ids) - marked) <= BATCH
+    assert "stopping cut short" not in log.read_text()
+    assert len(seen_ids) == len(set(seen_ids))  # nothing went out twice
+    # No row is left claimed: a new relay publishes exactly the rest, each once more at most.
+    with _process(["relay", "--no-consume"], env) as again:
+        everything = await tap.wait_until(
+            lambda got: {m.message_id for m in got} >= set(r["event_id"] for r in rows)
+        )
+        again.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(again.wait, WAIT) == 0
+    assert await support.unpublished() == 0
+    repeats = len(everything) - len({m.message_id for m in everything})
+    assert repeats == len(set(seen_ids) - marked)  # only the unmarked ones, at least once
