@@ -2,6 +2,9 @@
 
 `python -m bench --compare REV`: the build at REV against the working tree's, alternating
 (bench/compare.py).
+
+`python -m bench --soak [--minutes 10] [--restart-every 120]`: a mixed load while the database
+restarts, then nothing lost (bench/soak.py); exit status 1 when a target is missed.
 """
 
 from __future__ import annotations
@@ -68,6 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead of the suite: the build at REV against the working tree's, alternating",
     )
     parser.add_argument(
+        "--soak",
+        action="store_true",
+        help="instead of the suite: mixed load while the service's database restarts",
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="--soak: length of the load (default 10)"
+    )
+    parser.add_argument(
+        "--restart-every",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="--soak: seconds between database restarts (default 120)",
+    )
+    parser.add_argument(
         "--rounds",
         type=int,
         help="--compare: rounds, each build once per round (default 3); --overrides: (default 2);"
@@ -118,6 +136,8 @@ def compare_args(args: argparse.Namespace) -> CompareArgs | list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.soak:
+        return _soak(args)
     if args.compare is None:
         if args.rounds is not None and args.overrides is None and not args.observability:
             print(
@@ -219,6 +239,24 @@ def main(argv: list[str] | None = None) -> int:
     print(report.cpu_table(run.record["cpu"]))  # type: ignore[arg-type]
     print(f"written: {output}")
     return 0
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from bench import soak
+
+    if args.minutes <= 0 or args.restart_every <= 0:
+        print(
+            "python -m bench --soak: --minutes and --restart-every must be positive",
+            file=sys.stderr,
+        )
+        return 2
+    config = soak.SoakConfig(
+        minutes=args.minutes,
+        restart_every=args.restart_every,
+        workers=args.workers,
+        output=args.output,
+    )
+    return soak.run(config)
 
 
 def _compare(args: argparse.Namespace) -> int:

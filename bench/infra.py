@@ -31,7 +31,7 @@ class Stack:
 
     @property
     def amqp_url(self) -> str | None:
-        return f"{AMQP_BASE}/{self.vhost}" if self.vhost else None
+        return amqp_url(self.vhost) if self.vhost else None
 
 
 def free_port() -> int:
@@ -58,25 +58,38 @@ def _rabbitmqctl(*args: str) -> bool:
 
 
 @contextmanager
+def vhost(name: str) -> Iterator[str | None]:
+    """RabbitMQ vhost `name` for the guest user, deleted on the way out; None if unusable."""
+    created: str | None = None
+    if _rabbitmqctl("add_vhost", name) and _rabbitmqctl(
+        "set_permissions", "-p", name, RABBITMQ_USER, ".*", ".*", ".*"
+    ):
+        created = name
+    else:
+        print("bench: could not create a RabbitMQ vhost (rabbitmqctl as root?)", file=sys.stderr)
+    try:
+        yield created
+    finally:
+        if created:
+            _rabbitmqctl("delete_vhost", created)
+
+
+def amqp_url(vhost: str) -> str:
+    return f"{AMQP_BASE}/{vhost}"
+
+
+@contextmanager
 def stack() -> Iterator[Stack]:
     """Create `orders_bench_<id>` and vhost `orders_bench_<id>`; drop both on the way out."""
     run_id = secrets.token_hex(4)
     name = f"orders_bench_{run_id}"
     dsn = PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    vhost: str | None = None
-    if _rabbitmqctl("add_vhost", name) and _rabbitmqctl(
-        "set_permissions", "-p", name, RABBITMQ_USER, ".*", ".*", ".*"
-    ):
-        vhost = name
-    else:
-        print("bench: could not create a RabbitMQ vhost (rabbitmqctl as root?)", file=sys.stderr)
     try:
-        yield Stack(run_id=run_id, database=name, dsn=dsn, vhost=vhost)
+        with vhost(name) as created:
+            yield Stack(run_id=run_id, database=name, dsn=dsn, vhost=created)
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if vhost:
-            _rabbitmqctl("delete_vhost", vhost)
 
 
 SEED_SQL = """

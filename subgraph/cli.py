@@ -131,7 +131,7 @@ def _relay(args: argparse.Namespace) -> int:
     import uvloop
 
     from subgraph.messaging.runtime import run_until_signalled
-    from subgraph.messaging.supervisor import die_with_parent
+    from subgraph.parent_death import die_with_parent, exit_now_done
 
     die_with_parent()
 
@@ -144,7 +144,7 @@ def _relay(args: argparse.Namespace) -> int:
         return 2
     # uvloop, as the HTTP workers use: the relay spends much of its time in the event loop.
     uvloop.run(run_until_signalled(settings, relay=not args.no_relay, consume=not args.no_consume))
-    return 0
+    exit_now_done(0)  # not waiting forever for a thread a library left behind
 
 
 def _asyncapi(args: argparse.Namespace) -> int:

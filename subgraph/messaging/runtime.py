@@ -30,6 +30,7 @@ logger = logging.getLogger("subgraph.messaging")
 
 BrokerState = Literal["disabled", "connecting", "connected", "another process"]
 STOP_GRACE_SECONDS = 5.0
+POOL_CLOSE_SECONDS = 5.0
 
 
 class Messaging:
@@ -237,7 +238,14 @@ async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool)
             logger.warning("messaging: stopping cut short; unconfirmed events stay in the outbox")
             stopping.cancel()
         await telemetry.stop(sampling)
-        await close_pool(engine)
+        with contextlib.suppress(TimeoutError):
+            # asyncpg terminates the pool when its graceful close is cut short.
+            async with asyncio.timeout(POOL_CLOSE_SECONDS):
+                await close_pool(engine)
+        # uvloop keeps its handler after the loop closes (asyncio restores the default): a
+        # SIGTERM after this point would be swallowed by a loop that no longer runs.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -3,45 +3,24 @@
 Inside a busy HTTP worker the relay is one task among hundreds of requests and falls seconds
 behind under load; in a process of its own the operating system gives it its own time slices.
 The supervisor restarts the process if it dies and stops it when `serve` stops; on Linux the
-child is also told to stop if `serve` itself is killed, so no relay outlives its server.
+child is also told to stop if `serve` itself is killed (`subgraph.parent_death`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
+
+from subgraph.parent_death import child_environment
 
 logger = logging.getLogger("subgraph.messaging.supervisor")
 
 RESTART_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_GRACE_SECONDS = 20.0
 HEALTHY_AFTER_SECONDS = 60.0  # a run this long resets the backoff
-_PR_SET_PDEATHSIG = 1
-PARENT_PID_VARIABLE = "ORDERS_SUBGRAPH_PARENT_PID"
-
-
-def die_with_parent() -> None:
-    """In the child: get SIGTERM when `serve` exits, even by SIGKILL; exit if it already has.
-
-    Done by the child itself rather than in a `preexec_fn`, which is unsafe with threads.
-    """
-    parent = os.environ.get(PARENT_PID_VARIABLE)
-    if parent is None or not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        return  # best effort: the normal stop path still terminates the child
-    if os.getppid() != int(parent):
-        raise SystemExit("orders-subgraph: the serving process is gone")
 
 
 class MessagingProcess:
@@ -86,7 +65,7 @@ class MessagingProcess:
         with self._lock:
             if self._stopping.is_set():
                 return
-            env = {**os.environ, PARENT_PID_VARIABLE: str(os.getpid())}
+            env = child_environment()  # it stops when we exit, however we exit
             # A session of its own: a Ctrl-C meant for `serve` must not reach it before `stop`.
             self._process = subprocess.Popen(  # noqa: S603 - our own CLI
                 self.command, env=env, start_new_session=True

@@ -21,6 +21,7 @@ from subgraph.domain.events import OrderEvent
 from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.mapping import as_datetime
 from subgraph.persistence.sql import fetch, ids_in
+from subgraph.persistence.transactions import transaction
 from subgraph.telemetry import tracing
 
 MAX_ERROR_LENGTH = 500
@@ -172,7 +173,7 @@ class OutboxStore:
         An exception inside the block records nothing: the rows stay unpublished.
         """
         if is_postgres(self.engine):
-            async with self.engine.transaction():
+            async with transaction(self.engine):
                 # A prepared statement gets a generic plan after five runs, built from the
                 # statistics of that moment; from an outbox analyzed while empty it was a
                 # sequential scan per candidate, quadratic in the table, and a backlog then
@@ -194,7 +195,7 @@ class OutboxStore:
         else:
             claim = Claim(await self._select(limit, skipping, postgres=False))
             yield claim
-            async with self.engine.transaction():
+            async with transaction(self.engine):
                 await self._record(claim)
 
     async def backlog(self) -> Backlog:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from subgraph.domain.errors import ConcurrentModification
@@ -21,6 +19,7 @@ from subgraph.persistence.engine import is_postgres
 from subgraph.persistence.inbox import ProcessedMessages
 from subgraph.persistence.outbox import write_events
 from subgraph.persistence.placement import place_in_one_statement
+from subgraph.persistence.transactions import abandon
 from subgraph.persistence.writes import OrderWrites
 from subgraph.ports import KeyedPlacement
 
@@ -133,7 +132,7 @@ class UnitOfWork:
                 async with asyncio.timeout(self.acquire_timeout):
                     await transaction.__aenter__()
         except BaseException:
-            await _abandon(self.engine, transaction, started=False)
+            await abandon(self.engine, transaction)
             raise
         self._transaction = transaction
         self._stored.clear()
@@ -175,7 +174,7 @@ class UnitOfWork:
         try:
             await transaction.__aexit__(type(exc) if exc else None, exc, None)
         except BaseException as error:
-            await _abandon(self.engine, transaction, started=True)
+            await abandon(self.engine, transaction)
             cause = exc if exc is not None and is_unavailable(exc) else error
             if isinstance(error, Exception) and is_unavailable(error):
                 what = "committing" if exc is None else "rolling back"
@@ -183,25 +182,3 @@ class UnitOfWork:
             raise
         if exc is not None and isinstance(exc, Exception) and is_unavailable(exc):
             raise unavailable(exc, "a write") from exc
-
-
-async def _abandon(engine: Engine[Any], transaction: Any, *, started: bool) -> None:
-    """What Piccolo's transaction leaves undone when BEGIN, COMMIT or ROLLBACK fails: forget it
-    as the current one, and close its connection and give it back to the pool."""
-    if not isinstance(engine, PostgresEngine):
-        return
-    if started:
-        context = getattr(transaction, "context", None)
-        if context is not None:
-            with contextlib.suppress(ValueError, RuntimeError):
-                engine.current_transaction.reset(context)
-    connection = getattr(transaction, "connection", None)
-    if connection is None:
-        return
-    # Either may find the connection already given back (asyncpg does so when it fails
-    # while being set up): then there is nothing left to do.
-    with contextlib.suppress(Exception):
-        connection.terminate()
-    if engine.pool is not None:
-        with contextlib.suppress(Exception):
-            await engine.pool.release(connection, timeout=1.0)

@@ -11,13 +11,14 @@ uvicorn it relies on.
 
 from __future__ import annotations
 
-import functools
+import os
 from typing import Any
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess, multiprocess
 
+from subgraph import parent_death
 from subgraph.server import shutdown
 from subgraph.settings import get_settings
 
@@ -30,6 +31,39 @@ SERVER_SETTINGS: dict[str, Any] = {
 }
 
 
+class GracefulWorker(multiprocess.Process):
+    """A uvicorn worker process whose server is `shutdown.GracefulServer`.
+
+    Each worker is a fresh interpreter (multiprocessing's spawn), so patching uvicorn's module
+    global `Server` in `serve`, as this module once did, never reached the workers: with
+    `--workers 2` they ran uvicorn's own shutdown, resetting idle keep-alive connections at
+    SIGTERM. This class travels with the pickled process object, so the worker uses it.
+    """
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            timeout = get_settings().shutdown_timeout_seconds  # the worker's own environment
+            self._server = shutdown.GracefulServer(self.config, shutdown_timeout=timeout)
+        return self._server
+
+
+class GracefulSupervisor(Multiprocess):
+    """uvicorn's supervisor, letting go of the listening socket when it stops its workers.
+
+    Each worker closes its own copy of the listening socket when it drains (shutdown.py);
+    while the supervisor's copy stayed open the kernel kept queueing new connections that no
+    worker would accept, and closing it after the workers had exited reset them, requests
+    and all (8 resets under keep-alive load with --workers 2). Closed first, the last worker
+    to drain closes the socket: later connections are refused, which a client can retry.
+    """
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
+
+
 def run(app: str, **options: Any) -> int:
     """`uvicorn.run(app, **options)`, each worker shutting down gracefully; the exit status."""
     timeout = get_settings().shutdown_timeout_seconds
@@ -37,13 +71,14 @@ def run(app: str, **options: Any) -> int:
     if config.workers <= 1:
         started = shutdown.run(config, shutdown_timeout=timeout)
         return 0 if started else STARTUP_FAILURE
-    # uvicorn's supervisor builds each worker's server by this module-level name.
-    setattr(  # noqa: B010 - the module's global, not a typed attribute
-        multiprocess, "Server", functools.partial(shutdown.GracefulServer, shutdown_timeout=timeout)
-    )
+    # uvicorn's supervisor builds each worker by this module-level name (in this process).
+    setattr(multiprocess, "Process", GracefulWorker)  # noqa: B010 - the module's global
+    # The workers (spawned with this environment) stop when we exit, even by SIGKILL: a
+    # killed `serve` left them serving on the port, reparented to PID 1.
+    os.environ.update(parent_death.child_environment())
     sock = config.bind_socket()
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        GracefulSupervisor(config, sockets=[sock]).run()
     except KeyboardInterrupt:
         pass
     finally:

@@ -28,6 +28,8 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from subgraph import parent_death
+
 logger = logging.getLogger("uvicorn.error")
 
 # How long a connection idle since the signal may stay open for one last request.
@@ -97,6 +99,11 @@ class GracefulServer(uvicorn.Server):
         super().__init__(config)
         self.shutdown_timeout = shutdown_timeout
         self._deadline: float | None = None
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.config.workers > 1:
+            parent_death.die_with_parent()  # a worker: SIGTERM when `serve` exits
+        super().run(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._captured_signals.append(sig)

@@ -23,8 +23,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bench.cluster import BinariesMissing, ClusterError, OwnedPostgres, find_bindir
 from tests.conftest import service_unavailable
-from tests.faults.cluster import BinariesMissing, ClusterError, OwnedPostgres, find_bindir
 from tests.faults.proxy import TcpProxy
 from tests.federation.processes import Server, child_env, start
 

@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from tests.faults.cluster import OwnedPostgres
+from bench.cluster import OwnedPostgres
 from tests.faults.conftest import ServeApp, database_name
 from tests.faults.load import LoadGenerator, run_load
 from tests.faults.proxy import TcpProxy

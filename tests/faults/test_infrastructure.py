@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 import pytest
 
-from tests.faults.cluster import ClusterError, OwnedPostgres, port_accepts
+from bench.cluster import ClusterError, OwnedPostgres, port_accepts
 from tests.faults.load import LoadGenerator, run_load
 from tests.faults.proxy import TcpProxy
 from tests.federation.processes import Server

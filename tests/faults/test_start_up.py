@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.faults.cluster import OwnedPostgres, free_port
+from bench.cluster import OwnedPostgres, free_port
 from tests.faults.conftest import REPOSITORY
 from tests.faults.scenarios import place, wait_for_status
 from tests.federation.processes import child_env, start_http

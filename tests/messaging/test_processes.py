@@ -221,18 +221,25 @@ async def test_serve_relays_from_one_process_of_its_own_and_restarts_it_when_it_
         await eventually(lambda: _async(_gone(restarted[0])), interval=0.2)
 
 
-async def test_a_killed_server_takes_its_messaging_process_with_it(
+async def test_a_killed_server_takes_every_process_it_started_with_it(
     outbox_db: str, rabbit_vhost: str
 ) -> None:
+    """SIGKILL gives `serve` no chance to stop anything: its workers once kept serving on the
+    port and its relay kept publishing, reparented to PID 1."""
     port = free_port()
     env = _env(RABBITMQ_URL=rabbit_vhost)
-    with _process(["serve", "--port", str(port), "--no-migrate"], env) as server:
-        await _serve_and_place(port, [])
+    args = ["serve", "--port", str(port), "--workers", "2", "--no-migrate"]
+    with _process(args, env) as server:
+        await _serve_and_place(port, ["u1"])  # a worker answered, the relay has work
         await eventually(lambda: _async(len(_messaging_children(server.pid)) == 1))
-        relay = _messaging_children(server.pid)[0]
+        started = [pid for pid, _ in child_processes(server.pid)]
+        assert len(started) >= 3  # two workers and the messaging process (and a tracker)
         server.send_signal(signal.SIGKILL)
         await asyncio.to_thread(server.wait, WAIT)
-    await eventually(lambda: _async(_gone(relay)), interval=0.2)
+    await eventually(lambda: _async(all(_gone(pid) for pid in started)), interval=0.2)
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(httpx.ConnectError):  # nobody serves the port any more
+            await client.get(f"http://127.0.0.1:{port}/health/live")
 
 
 async def _async(value: bool) -> bool:
@@ -261,3 +268,78 @@ async def test_an_empty_rabbitmq_url_starts_no_messaging_process_and_says_so_onc
     text = log.read_text()
     assert text.count("RABBITMQ_URL is not set") == 1, text
     assert "restarting" not in text and "exited with" not in text, text
+
+
+LINGERING = """\
+import threading
+
+# A thread as a library may leave behind: not a daemon, and never told to end (aiosqlite's
+# worker of a connection nobody closed is one).
+threading.Thread(target=threading.Event().wait, name="lingering", daemon=False).start()
+"""
+
+
+async def test_a_relay_told_to_stop_exits_even_when_a_library_thread_lingers(
+    rabbit_vhost: str, tmp_path: Path
+) -> None:
+    """The interpreter's exit waits for every non-daemon thread: a relay whose work was done
+    waited forever, an orphan of its killed `serve` ignoring SIGTERM (found after test runs)."""
+    database = tmp_path / "orders.sqlite3"
+    env = _env(DATABASE_URL=f"sqlite:///{database}", RABBITMQ_URL=rabbit_vhost, LOG_LEVEL="INFO")
+    migrated = await asyncio.to_thread(
+        subprocess.run, [CLI, "migrate"], env=env, capture_output=True, timeout=60, check=False
+    )
+    assert migrated.returncode == 0, migrated.stderr.decode()
+    (tmp_path / "sitecustomize.py").write_text(LINGERING)  # imported at start-up by Python
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    log = tmp_path / "relay.log"
+    with _process(["relay"], env, log=log) as relay:
+        await eventually(lambda: _async("connected to RabbitMQ" in log.read_text()))
+        relay.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(relay.wait, WAIT)
+    assert code == 0
+    assert "exiting with threads still running: lingering" in log.read_text()
+
+
+EVENTS = 3000  # several rounds of OUTBOX_BATCH_SIZE: the signal lands in the middle
+BATCH = 100
+
+
+async def test_sigterm_lets_the_relay_finish_its_round_and_mark_what_the_broker_confirmed(
+    outbox_db: str, rabbit_vhost: str, tap: EventTap, tmp_path: Path
+) -> None:
+    await support.query(
+        "INSERT INTO order_outbox (event_id, event_type, order_id, payload, created_at, attempts) "
+        "SELECT gen_random_uuid()::text, 'order.placed', g, '{}', now(), 0 "
+        "FROM generate_series(1, $1::int) AS g",
+        EVENTS,
+    )
+    log = tmp_path / "relay.log"
+    env = _env(RABBITMQ_URL=rabbit_vhost, OUTBOX_BATCH_SIZE=str(BATCH), LOG_LEVEL="INFO")
+    with _process(["relay", "--no-consume"], env, log=log) as relay:
+        await tap.wait_for(BATCH // 2)  # publishing
+        relay.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(relay.wait, WAIT)
+    seen = await tap.drain()
+    rows = await support.query("SELECT event_id, published_at FROM order_outbox")
+    marked = {r["event_id"] for r in rows if r["published_at"] is not None}
+    seen_ids = [m.message_id for m in seen]
+    assert code == 0
+    assert 0 < len(marked) < EVENTS, "the signal came in the middle of the backlog"
+    # Marked only once the broker confirmed it: every marked event was delivered.
+    assert marked <= set(seen_ids)
+    # The round in progress finished and was recorded: at most the events of a round that was
+    # cut short could have reached the broker unmarked, and the log says none was.
+    assert len(set(seen_ids) - marked) <= BATCH
+    assert "stopping cut short" not in log.read_text()
+    assert len(seen_ids) == len(set(seen_ids))  # nothing went out twice
+    # No row is left claimed: a new relay publishes exactly the rest, each once more at most.
+    with _process(["relay", "--no-consume"], env) as again:
+        everything = await tap.wait_until(
+            lambda got: {m.message_id for m in got} >= set(r["event_id"] for r in rows)
+        )
+        again.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(again.wait, WAIT) == 0
+    assert await support.unpublished() == 0
+    repeats = len(everything) - len({m.message_id for m in everything})
+    assert repeats == len(set(seen_ids) - marked)  # only the unmarked ones, at least once

@@ -9,6 +9,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 
 from subgraph.messaging.runtime import Messaging
@@ -304,3 +305,26 @@ def _rows_read(node: dict[str, Any]) -> int:
     )
     own = per_loop * int(node.get("Actual Loops", 1))
     return own + sum(_rows_read(child) for child in node.get("Plans", []))
+
+
+async def test_a_claim_whose_connection_dies_mid_round_leaves_the_next_claim_working(
+    outbox_db: str,
+) -> None:
+    """The database restarting under a relay's round: COMMIT and ROLLBACK fail on the dead
+    connection. Piccolo then kept that transaction as the task's current one, so every later
+    claim in the relay's long-lived task nested into it and failed with InterfaceError until
+    the process restarted (the soak left 642 events unpublished)."""
+    order = await support.place("u1", "p1", 1)
+    store = OutboxStore(DB, RetryPolicy(base_seconds=1, max_seconds=1))
+    with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+        async with store.claim(limit=10) as claim:
+            [message] = claim.messages
+            backend = (await fetch(DB, "SELECT pg_backend_pid() AS pid"))[0]["pid"]
+            await support.query("SELECT pg_terminate_backend($1, 5000)", backend)
+            claim.mark_published(message)  # recorded on the dead connection: it fails
+
+    assert not DB.transaction_exists()
+    async with store.claim(limit=10) as again:
+        assert [m.order_id for m in again.messages] == [order.id]
+        again.mark_published(again.messages[0])
+    assert await support.unpublished() == 0

@@ -1,9 +1,11 @@
-"""A PostgreSQL cluster the test owns: stop it, crash it, SIGKILL it and start it again.
+"""A PostgreSQL cluster of our own: stop it, crash it, SIGKILL it and start it again.
 
-The machine's shared PostgreSQL is never touched. ``OwnedPostgres`` runs ``initdb`` into a
-temporary folder with the machine's binaries (``pg_config --bindir``) and serves it on a free
-port of 127.0.0.1 (and a Unix socket in the same folder). The port, once chosen, never changes:
-a served process that was given ``dsn()`` reaches the same cluster after every restart.
+Used by the fault tests (tests/faults) and the bench's soak (bench/soak.py), which both take a
+database down; the machine's shared PostgreSQL is never touched. ``OwnedPostgres`` runs
+``initdb`` into a temporary folder with the machine's binaries (``pg_config --bindir``) and
+serves it on a free port of 127.0.0.1 (and a Unix socket in the same folder). The port, once
+chosen, never changes: a served process that was given ``dsn()`` reaches the same cluster after
+every restart.
 
 ``initdb`` and ``postgres`` refuse to run as root, so as root both run as the user ``postgres``
 (``subprocess``'s ``user=``/``group=``, what ``runuser -u postgres`` does) and the folder is
@@ -11,8 +13,8 @@ handed to that user; otherwise they run directly. The postmaster is this process
 (no ``pg_ctl start``), so a SIGKILLed one is reaped at once and can be started again at once.
 
 Every command is bounded in time, and every failure carries the tail of the server's log. The
-blocking methods have ``a``-prefixed twins that run in a thread, for async tests that keep a
-load running while the database goes down.
+blocking methods have ``a``-prefixed twins that run in a thread, for async callers that keep
+a load running while the database goes down.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
+
+from bench.infra import free_port
 
 StopMode = Literal["smart", "fast", "immediate"]
 STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": signal.SIGQUIT}
@@ -80,17 +84,6 @@ def find_bindir() -> Path:
         except KeyError:
             raise BinariesMissing(f"running as root, and there is no user {RUN_AS!r}") from None
     return bindir
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now.
-
-    (``tests.support`` has the same, but importing it needs the test environment's settings.)
-    """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def port_accepts(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
