@@ -105,6 +105,27 @@ class AccessOperation(logging.Filter):
         return True
 
 
+class RetriesWithoutTraceback(logging.Filter):
+    """One line, not a traceback, for a library's "failed, retrying" WARNING.
+
+    asyncpg's pool logs "Failed to restore the pool connection floor; retrying" with the
+    connect error's full traceback on every try while the database is down (three per restart
+    in the soak, bench/soak.py). The error's type and text say all an operator needs, as our own
+    "database not available" lines do; tracebacks stay for errors.
+    """
+
+    LOGGERS = frozenset({"asyncpg.pool"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name in self.LOGGERS and record.exc_info and record.levelno <= logging.WARNING:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(error).__name__}: {error})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def make_formatter(format: str = "text") -> logging.Formatter:
     return JsonFormatter() if format == "json" else TextFormatter()
 
@@ -121,13 +142,14 @@ def dict_config(settings: Any) -> dict[str, Any]:
         "filters": {
             "redact_tokens": {"()": f"{RedactTokens.__module__}.RedactTokens"},
             "access_operation": {"()": f"{__name__}.AccessOperation"},
+            "retries_without_traceback": {"()": f"{__name__}.RetriesWithoutTraceback"},
         },
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "orders",
-                "filters": ["redact_tokens", "access_operation"],
+                "filters": ["redact_tokens", "access_operation", "retries_without_traceback"],
             }
         },
         "root": {"level": level, "handlers": ["default"]},

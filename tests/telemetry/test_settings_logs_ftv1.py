@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import logging.config
 import os
 import subprocess
 import sys
@@ -159,6 +160,43 @@ def test_both_log_formats_redact_tokens_and_authorization_everywhere_in_the_line
         if isinstance(formatter, JsonFormatter):
             lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
             assert lines[0]["level"] == "ERROR" and "exception" in lines[0]
+
+
+def test_asyncpg_reconnect_retries_log_one_line_and_errors_keep_their_traceback() -> None:
+    """While the database is down asyncpg's pool logs each failed reconnect with a traceback;
+    through our configuration it is one line naming the error (errors keep theirs)."""
+    from subgraph.settings import Settings
+    from subgraph.telemetry.logs import dict_config
+
+    config = dict_config(Settings(log_format="json"))
+    stream = io.StringIO()
+    config["handlers"]["default"]["stream"] = stream  # the configured handler, on a buffer
+    root = logging.getLogger()
+    previous, level = root.handlers[:], root.level
+    logging.config.dictConfig(config)
+    try:
+        pool, ours = logging.getLogger("asyncpg.pool"), logging.getLogger("subgraph.test")
+        for log in (pool, ours):
+            try:
+                raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5)")
+            except ConnectionRefusedError:
+                if log is pool:
+                    log.warning(
+                        "Failed to restore the pool connection floor; retrying", exc_info=True
+                    )
+                else:
+                    log.exception("unexpected")
+    finally:
+        root.handlers[:] = previous
+        root.setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines[0]["logger"] == "asyncpg.pool" and lines[0]["level"] == "WARNING"
+    assert lines[0]["message"] == (
+        "Failed to restore the pool connection floor; retrying (ConnectionRefusedError: "
+        "[Errno 111] Connect call failed ('127.0.0.1', 5))"
+    )
+    assert "exception" not in lines[0] and "Traceback" not in stream.getvalue().splitlines()[0]
+    assert lines[1]["level"] == "ERROR" and "Traceback" in lines[1]["exception"]
 
 
 FTV1 = {"apollo-federation-include-trace": "ftv1"}
