@@ -146,6 +146,9 @@ def _exporter(settings: Settings) -> SpanExporter:
         OTLPSpanExporter as HttpExporter,
     )
 
+    if settings.override("otlp_spans"):
+        from subgraph.overrides.otlp_spans import FastOTLPSpanExporter as HttpExporter
+
     if traces_endpoint is None:
         base = (endpoint or "http://localhost:4318").rstrip("/")
         traces_endpoint = base + "/v1/traces"
