@@ -64,6 +64,8 @@ def _any_value(value: object) -> bytes:
     if isinstance(value, bool):  # before int: a bool is an int
         return b"\x10" + (b"\x01" if value else b"\x00")
     if isinstance(value, int):
+        if not -(1 << 63) <= value < 1 << 63:
+            raise Unsupported("an int beyond int64")  # the SDK's encoder decides
         return b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)  # int64, two's complement
     if isinstance(value, float):
         return b"\x21" + _DOUBLE(value)

@@ -49,6 +49,7 @@ def spans(resource: str = "orders-subgraph", scope: str = "subgraph") -> list[Re
                 operation.set_attributes(
                     {"n": i, "negative": -7 - i, "ratio": 0.25 * i, "flag": i % 2 == 0}
                 )
+                operation.set_attributes({"large": (1 << 62) * (1 if i % 2 else -2)})
                 if i == 3:
                     operation.set_status(Status(StatusCode.ERROR, "an internal error"))
                 with tracer.start_as_current_span(
