@@ -55,11 +55,9 @@ class Observation:
         self._span: Any = None
         self._token: Any = None
         if observer.spans:
-            from opentelemetry import context as otel_context
-            from opentelemetry import trace
-
+            otel = observer.otel
             self._span = tracing.tracer().start_span("graphql")
-            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+            self._token = otel.attach(otel.set_span_in_context(self._span))
         self._started = time.perf_counter()
 
     def finish(self, result: Any) -> None:
@@ -83,18 +81,23 @@ class Observation:
             OPERATION.set(Operation(operation, kind, outcome, round(seconds * 1000, 2)))
         span = self._span
         if span is not None:
-            from opentelemetry import context as otel_context
-            from opentelemetry.trace import Status, StatusCode
-
             span.update_name(f"{kind} {operation}")
-            span.set_attribute("graphql.operation.type", kind)
-            span.set_attribute("graphql.operation.name", operation)
-            if outcome != "ok":
-                span.set_attribute("graphql.error.code", outcome)
+            if outcome == "ok":  # one lock and one pass over the attributes, not one each
+                span.set_attributes(
+                    {"graphql.operation.type": kind, "graphql.operation.name": operation}
+                )
+            else:
+                span.set_attributes(
+                    {
+                        "graphql.operation.type": kind,
+                        "graphql.operation.name": operation,
+                        "graphql.error.code": outcome,
+                    }
+                )
                 if outcome == "INTERNAL_SERVER_ERROR":
-                    span.set_status(Status(StatusCode.ERROR))
+                    span.set_status(observer.otel.error())
             span.end()
-            otel_context.detach(self._token)
+            observer.otel.detach(self._token)
 
 
 # --- bounded labels (metrics, span names, the access log) -------------------------------------
@@ -147,6 +150,26 @@ def _name_and_type(execution: Any) -> tuple[str | None, str]:
     return None, "unknown"  # the operation asked for is not in the document
 
 
+class _Otel:
+    """OpenTelemetry's context functions, imported when the first span-making observer is
+    built (the SDK stays unimported with tracing off)."""
+
+    __slots__ = ("attach", "detach", "error_code", "set_span_in_context", "status")
+
+    def __init__(self) -> None:
+        from opentelemetry import context, trace
+        from opentelemetry.trace import Status, StatusCode
+
+        self.attach = context.attach
+        self.detach = context.detach
+        self.set_span_in_context = trace.set_span_in_context
+        self.status = Status
+        self.error_code = StatusCode.ERROR
+
+    def error(self) -> Any:
+        return self.status(self.error_code)
+
+
 class OperationObserver:
     """Decides once, when the schema is built, what each operation costs to observe."""
 
@@ -156,6 +179,8 @@ class OperationObserver:
         self._access = logging.getLogger(ACCESS_LOGGER)
         # Records one finished operation in Prometheus; None with metrics off. `started`, when
         # set, is told of each operation beginning (the batches count what is in flight).
+        # OpenTelemetry's functions the operation span uses, imported once (only with spans).
+        self.otel: _Otel = _Otel() if spans else None  # type: ignore[assignment]
         self.record: Callable[[str, str, str, float], None] | None = None
         self.started: Callable[[], None] | None = None
         if metrics and batched:

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+# Imported only while tracing is on (telemetry/wiring.py), so the API is there: imported once
+# here, not on every request.
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
 from subgraph.telemetry import tracing
 
 Scope = dict[str, Any]
@@ -21,6 +28,9 @@ _KNOWN_PATHS = frozenset(
 )
 
 
+_EMPTY = Context()
+
+
 class ServerSpans:
     """ASGI middleware: each HTTP request inside a SERVER span."""
 
@@ -31,10 +41,6 @@ class ServerSpans:
         if scope["type"] != "http" or not tracing.ACTIVE:
             await self.app(scope, receive, send)
             return
-        from opentelemetry import propagate
-        from opentelemetry.context import Context
-        from opentelemetry.trace import SpanKind, Status, StatusCode
-
         carrier = {
             name.decode("latin-1"): value.decode("latin-1")
             for name, value in scope["headers"]
@@ -42,7 +48,7 @@ class ServerSpans:
         }
         # No trace headers (a caller that does not trace): nothing to extract, a new trace
         # (an empty context, as the propagator would return, without its work).
-        parent = propagate.extract(carrier) if carrier else Context()
+        parent = propagate.extract(carrier) if carrier else _EMPTY
         method = scope["method"]
         path = scope["path"]
         route = path if path in _KNOWN_PATHS else None
@@ -56,14 +62,25 @@ class ServerSpans:
                 status.append(message["status"])
             await send(message)
 
-        with tracing.tracer().start_as_current_span(
+        # start_span and attach, not start_as_current_span: the same span and context without
+        # its generator-based context managers (a few us a request).
+        span = tracing.tracer().start_span(
             f"{method} {route}" if route else method,
             context=parent,
             kind=SpanKind.SERVER,
             attributes=attributes,
-        ) as span:
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
             await self.app(scope, receive, send_status)
+        except Exception as error:  # as use_span records it (not GeneratorExit and the like)
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+            raise
+        finally:
             if status:
                 span.set_attribute("http.response.status_code", status[0])
                 if status[0] >= 500:
                     span.set_status(Status(StatusCode.ERROR))
+            span.end()
+            otel_context.detach(token)

@@ -42,6 +42,7 @@ TRACER_NAME = "subgraph"
 ACTIVE = False
 _provider: TracerProvider | None = None
 _tracer: Tracer | None = None
+_api: Any = None  # (opentelemetry.context, opentelemetry.trace) once active: no import per span
 
 
 def requested(settings: Settings) -> bool:
@@ -80,9 +81,10 @@ def configure(settings: Settings) -> bool:
 
 def activate(provider: TracerProvider) -> None:
     """Trace with `provider` from now on (tests pass one with an in-memory exporter)."""
-    global ACTIVE, _provider, _tracer
-    from opentelemetry import trace
+    global ACTIVE, _provider, _tracer, _api
+    from opentelemetry import context, trace
 
+    _api = context, trace
     _provider = provider
     _tracer = provider.get_tracer(TRACER_NAME)
     if not isinstance(trace.get_tracer_provider(), type(provider)):
@@ -146,6 +148,9 @@ def _exporter(settings: Settings) -> SpanExporter:
         OTLPSpanExporter as HttpExporter,
     )
 
+    if settings.override("otlp_spans"):
+        from subgraph.overrides.otlp_spans import FastOTLPSpanExporter as HttpExporter
+
     if traces_endpoint is None:
         base = (endpoint or "http://localhost:4318").rstrip("/")
         traces_endpoint = base + "/v1/traces"
@@ -195,23 +200,40 @@ def _batch_processor(settings: Settings, exporter: SpanExporter) -> Any:
 # --- SQL statements --------------------------------------------------------------------------
 
 
+_operations: dict[str, str] = {}  # statement text -> its first word (a bounded set of texts)
+
+
 async def statement(
     run: Callable[..., Awaitable[Any]], system: str, sql: str, args: Sequence[Any]
 ) -> Any:
     """`await run(sql, *args)` inside a CLIENT span carrying the statement's text, no values."""
-    from opentelemetry.trace import SpanKind
-
-    operation = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "SQL"
-    with tracer().start_as_current_span(
+    context, trace = _api
+    operation = _operations.get(sql)
+    if operation is None:
+        operation = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "SQL"
+        if len(_operations) < 1000:
+            _operations[sql] = operation
+    # start_span and attach, not start_as_current_span: the same span, context and error
+    # recording without its generator-based context managers.
+    span = tracer().start_span(
         operation,
-        kind=SpanKind.CLIENT,
+        kind=trace.SpanKind.CLIENT,
         attributes={
             "db.system.name": system,
             "db.operation.name": operation,
             "db.query.text": sql,
         },
-    ):
+    )
+    token = context.attach(trace.set_span_in_context(span))
+    try:
         return await run(sql, *args)
+    except Exception as error:
+        span.record_exception(error)
+        span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        raise
+    finally:
+        context.detach(token)
+        span.end()
 
 
 # --- the outbox: a row carries its transaction's trace context --------------------------------

@@ -37,6 +37,7 @@ class Collector:
 
     def __init__(self) -> None:
         self.spans: list[Span] = []
+        self.bodies: list[bytes] = []  # each export's bytes as received
         self.requests = 0
         self._lock = threading.Lock()
         collector = self
@@ -46,7 +47,7 @@ class Collector:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 request = ExportTraceServiceRequest()
                 request.ParseFromString(body)
-                collector._add(request)
+                collector._add(request, body)
                 answer = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
@@ -63,7 +64,7 @@ class Collector:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
-    def _add(self, request: ExportTraceServiceRequest) -> None:
+    def _add(self, request: ExportTraceServiceRequest, body: bytes) -> None:
         found = []
         for resource_spans in request.resource_spans:
             resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
@@ -82,6 +83,7 @@ class Collector:
                     )
         with self._lock:
             self.requests += 1
+            self.bodies.append(body)
             self.spans.extend(found)
 
     def trace(self, trace_id: str) -> list[Span]:
