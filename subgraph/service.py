@@ -82,19 +82,21 @@ async def place_order(
     principal.check_can_place_for(user_id.strip())
     now = clock()
     order = Order.place(user_id=user_id, product_id=product_id, quantity=quantity, now=now)
-    request = placement_request(order)
+    # The request's digest is stored and compared only for a keyed placement.
+    request = None
     if idempotency_key is not None:
         check_idempotency_key(idempotency_key)
+        request = placement_request(order)
     placed = await uow.place(
         order,
         placed_by=principal.user_id,
         idempotency_key=idempotency_key,
-        request=request if idempotency_key is not None else None,
+        request=request,
         event_id=new_event_id(),
         now=now,
     )
     if isinstance(placed, KeyedPlacement):
-        assert idempotency_key is not None
+        assert idempotency_key is not None and request is not None
         return _answered(placed, request, idempotency_key)
     return placed
 

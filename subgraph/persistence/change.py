@@ -20,12 +20,12 @@ number and asyncpg prepares it once.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from piccolo.engine.base import Engine
 
 from subgraph.domain.order import Order
+from subgraph.persistence.outbox import payload_json
 from subgraph.persistence.sql import fetch
 from subgraph.telemetry import tracing
 
@@ -73,6 +73,6 @@ async def change_in_one_statement(engine: Engine[Any], order: Order) -> bool:
         tracing.current_context() if tracing.ACTIVE else None,
         [e.event_id for e in events],
         [e.event_type for e in events],
-        [json.dumps(e.as_payload(), separators=(",", ":")) for e in events],
+        [payload_json(e.as_payload()) for e in events],
     )
     return bool(rows)

@@ -32,6 +32,7 @@ from piccolo.engine.base import Engine
 from subgraph.domain.events import OrderPlaced, OrderSnapshot
 from subgraph.domain.order import Order
 from subgraph.persistence.mapping import order_from_row
+from subgraph.persistence.outbox import payload_json
 from subgraph.persistence.sql import fetch
 from subgraph.ports import KeyedPlacement
 from subgraph.telemetry import tracing
@@ -121,5 +122,5 @@ def _payload_around_id(order: Order, *, event_id: str, now: datetime) -> tuple[s
     )
     payload = OrderPlaced(event_id=event_id, occurred_at=now, order=snapshot).as_payload()
     payload["order"]["id"] = _ID_MARK
-    before, after = json.dumps(payload, separators=(",", ":")).split(_ID_MARK_IN_JSON)
+    before, after = payload_json(payload).split(_ID_MARK_IN_JSON)
     return before, after
