@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import jwt
 
 
@@ -78,3 +79,12 @@ def post_graphql_sync(url: str, query: str, token: str | None = None) -> dict[st
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def rows(db: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """The rows of one query, on a connection of its own (what a test checks after the fact)."""
+    connection = await asyncpg.connect(db)
+    try:
+        return list(await connection.fetch(sql, *args))
+    finally:
+        await connection.close()

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
-
 from tests.faults.load import LoadGenerator
-from tests.support import bearer
-
-
-async def rows(db: str, sql: str) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(db)
-    try:
-        return list(await connection.fetch(sql))
-    finally:
-        await connection.close()
+from tests.support import bearer, rows
 
 
 async def test_a_server_killed_under_placement_load_leaves_every_order_with_its_event(

@@ -1,8 +1,7 @@
 """placeOrder on PostgreSQL is one statement in one round trip, and keeps every rule doing it.
 
-Statements are counted with asyncpg's own query logger on every connection of a pool opened for
-the test (asyncpg's documented `init` hook): what is counted is what reached PostgreSQL,
-transaction control (BEGIN, COMMIT) included.
+Statements are counted by `tests/integration/statements.py` (what reached PostgreSQL, BEGIN and
+COMMIT included).
 """
 
 from __future__ import annotations
@@ -12,29 +11,19 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import pytest
-from piccolo.engine.postgres import PostgresEngine
 
 from subgraph import service
 from subgraph.domain.access import Principal
 from subgraph.domain.errors import IdempotencyKeyReused
-from subgraph.persistence.engine import keep_session
 from subgraph.persistence.unit_of_work import UnitOfWork
+from tests.integration.statements import StatementLog, counting_engine
+from tests.support import rows
 
 ALICE = Principal(user_id="alice")
 
 
-class Counted:
-    """An engine whose pool logs every statement it sends."""
-
-    def __init__(self, engine: PostgresEngine) -> None:
-        self.engine = engine
-        self.statements: list[str] = []
-
-    async def log_statements_of(self, connection: Any) -> None:
-        connection.add_query_logger(lambda logged: self.statements.append(logged.query))
-
+class Counted(StatementLog):
     async def place(self, **arguments: Any) -> Any:
         values: dict[str, Any] = {"user_id": "alice", "product_id": "p1", "quantity": 1}
         values.update(arguments)
@@ -43,24 +32,8 @@ class Counted:
 
 @pytest.fixture
 async def counted(db: str) -> AsyncIterator[Counted]:
-    engine = PostgresEngine(config={"dsn": db}, log_queries=False)
-    counting = Counted(engine)
-    # As the app's pool (engine.open_pool): no reset query on release.
-    engine.pool = await asyncpg.create_pool(
-        db, min_size=1, max_size=4, init=counting.log_statements_of, reset=keep_session
-    )
-    try:
+    async with counting_engine(db, Counted) as counting:
         yield counting
-    finally:
-        await engine.pool.close()
-
-
-async def rows(db: str, sql: str) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(db)
-    try:
-        return list(await connection.fetch(sql))
-    finally:
-        await connection.close()
 
 
 @pytest.mark.parametrize("key", [None, "k-1"], ids=["without-key", "with-key"])

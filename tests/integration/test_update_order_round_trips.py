@@ -1,7 +1,7 @@
 """updateOrder and cancelOrder on PostgreSQL: a read and one statement (two round trips, no
 transaction held open while the domain decides), with every rule kept and no update lost.
 
-Statements are counted as in `test_place_order_round_trips`: asyncpg's query logger on every
+Statements are counted by `tests/integration/statements.py`: asyncpg's query logger on every
 connection of a pool opened for the test, BEGIN and COMMIT included. Before this change an
 update was six: BEGIN, SELECT, UPDATE, INSERT history, INSERT outbox, COMMIT (five for a
 quantity-only change, which has no history entry).
@@ -27,24 +27,16 @@ from subgraph.domain.errors import (
     OrderNotFound,
 )
 from subgraph.domain.order import Order, OrderStatus
-from subgraph.persistence.engine import keep_session
 from subgraph.persistence.unit_of_work import UnitOfWork
+from tests.integration.statements import StatementLog, counting_engine
+from tests.support import rows
 
 ALICE = Principal(user_id="alice")
 BOB = Principal(user_id="bob")
 ADMIN = Principal(user_id="admin", is_admin=True)
 
 
-class Counted:
-    """An engine whose pool logs every statement it sends."""
-
-    def __init__(self, engine: PostgresEngine) -> None:
-        self.engine = engine
-        self.statements: list[str] = []
-
-    async def log_statements_of(self, connection: Any) -> None:
-        connection.add_query_logger(lambda logged: self.statements.append(logged.query))
-
+class Counted(StatementLog):
     async def place(self, quantity: int = 1) -> int:
         order = await service.place_order(
             uow=UnitOfWork(self.engine),
@@ -69,24 +61,8 @@ class Counted:
 
 @pytest.fixture
 async def counted(db: str) -> AsyncIterator[Counted]:
-    engine = PostgresEngine(config={"dsn": db}, log_queries=False)
-    counting = Counted(engine)
-    # As the app's pool (engine.open_pool): no reset query on release.
-    engine.pool = await asyncpg.create_pool(
-        db, min_size=1, max_size=4, init=counting.log_statements_of, reset=keep_session
-    )
-    try:
+    async with counting_engine(db, Counted) as counting:
         yield counting
-    finally:
-        await engine.pool.close()
-
-
-async def rows(db: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-    connection = await asyncpg.connect(db)
-    try:
-        return list(await connection.fetch(sql, *args))
-    finally:
-        await connection.close()
 
 
 async def test_an_update_is_two_round_trips(counted: Counted) -> None:
