@@ -2,16 +2,17 @@
 uvicorn's own multiprocess supervisor, garbage collection tuned per worker
 (`garbage_collection`), and a graceful shutdown (`shutdown`) in every worker.
 
-Two speed overrides of uvicorn's internals used to live here (each response sent in one write,
-a SO_REUSEPORT socket per worker); measured on and off in one run they moved no cell beyond
-the run's spread and were deleted (docs/upgrading.md). The graceful shutdown is no speed-up:
-it is what keeps a SIGTERM from resetting requests, and docs/upgrading.md lists what of
-uvicorn it relies on.
+With several workers each listens on a socket of its own while the `socket_per_worker`
+override is on (subgraph/overrides/), else on uvicorn's one shared socket. The graceful
+shutdown is no speed-up: it is what keeps a SIGTERM from resetting requests, and
+docs/upgrading.md lists what of uvicorn it relies on.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 from typing import Any
 
 import uvicorn
@@ -21,6 +22,8 @@ from uvicorn.supervisors import Multiprocess, multiprocess
 from subgraph import parent_death
 from subgraph.server import shutdown
 from subgraph.settings import get_settings
+
+logger = logging.getLogger("uvicorn.error")
 
 SERVER_SETTINGS: dict[str, Any] = {
     "loop": "uvloop",
@@ -76,7 +79,11 @@ def run(app: str, **options: Any) -> int:
     # The workers (spawned with this environment) stop when we exit, even by SIGKILL: a
     # killed `serve` left them serving on the port, reparented to PID 1.
     os.environ.update(parent_death.child_environment())
-    sock = config.bind_socket()
+    try:
+        sock = _bind(config)
+    except OSError as error:  # as uvicorn's own bind fails: logged, the startup status
+        logger.error(error)
+        return STARTUP_FAILURE
     try:
         GracefulSupervisor(config, sockets=[sock]).run()
     except KeyboardInterrupt:
@@ -84,3 +91,14 @@ def run(app: str, **options: Any) -> int:
     finally:
         sock.close()
     return 0
+
+
+def _bind(config: uvicorn.Config) -> socket.socket:
+    """uvicorn's one shared listening socket; with `socket_per_worker` on (on Linux), the
+    address reserved for the workers, each of which listens on a socket of its own."""
+    if get_settings().override("socket_per_worker"):
+        from subgraph.overrides import socket_per_worker  # imported only when it is on
+
+        if socket_per_worker.available():
+            return socket_per_worker.reserve(config.host, config.port, config.backlog)
+    return config.bind_socket()

@@ -1,7 +1,8 @@
 """`orders-subgraph serve --workers 2`: uvicorn's workers, and the port held by one server only.
 
-(Each worker used to listen on a SO_REUSEPORT socket of its own; measured against uvicorn's
-shared socket it moved no bench cell beyond the run's spread, and it went: docs/upgrading.md.)
+It runs with LIBRARY_OVERRIDES as the run sets it: a socket per worker in .ci/run's first
+pass, uvicorn's shared socket in the second (tests/overrides/test_socket_per_worker.py tests
+the override itself).
 """
 
 from __future__ import annotations
