@@ -2,7 +2,7 @@
 
 Each override is one module here, named in `OVERRIDES` (the module's name), and each is
 switched by the `LIBRARY_OVERRIDES` setting (all on by default; `none` turns every one off).
-Three more were measured and deleted (docs/upgrading.md). With an override off the service
+Two more were measured and deleted (docs/upgrading.md). With an override off the service
 takes the library's own public path; answers, error codes, events and the SDL
 are the same either way (`.ci/run` runs the whole suite a second time with
 `LIBRARY_OVERRIDES=none`). Only the overrides that measurably pay are kept: the gain of each is
