@@ -26,7 +26,8 @@ from subgraph.live.runtime import LiveUpdates
 from subgraph.messaging.http import asyncapi_routes
 from subgraph.messaging.runtime import Messaging
 from subgraph.persistence.availability import Availability, ResilientReads
-from subgraph.persistence.engine import close_pool, make_engine
+from subgraph.persistence.engine import close_pool, is_postgres, make_engine
+from subgraph.persistence.outbox_notices import SILENT_OUTBOX_TRIGGER, OutboxNotices
 from subgraph.persistence.shared_reads import SharedOrderReads
 from subgraph.persistence.startup import open_when_available
 from subgraph.persistence.unit_of_work import UnitOfWork
@@ -47,7 +48,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     refuse_unsafe(settings)
     telemetry.prepare(settings)  # observability: tracing per OTEL_*, one log handler
-    engine = make_engine(settings)
+    # PostgreSQL: this process announces its outbox commits itself, one NOTIFY per burst.
+    coalesced = settings.outbox_notify_seconds > 0
+    engine = make_engine(settings, server_settings=SILENT_OUTBOX_TRIGGER if coalesced else None)
+    notices = (
+        OutboxNotices(engine, settings.outbox_notify_seconds)
+        if coalesced and is_postgres(engine)
+        else None
+    )
     availability = Availability(
         engine,
         probe_timeout=settings.health_check_timeout_seconds,
@@ -86,6 +94,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # pool opened in the background, retried until it answers (readiness says when), and
         # the relay and the inventory consumer start once it has.
         sampling = telemetry.start(settings, engine)  # observability: pool gauges
+        if notices is not None:
+            notices.start()
         messaging = Messaging(
             settings,
             engine,
@@ -119,6 +129,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await live_updates.stop()
             await messaging.stop()
             await telemetry.stop(sampling)
+            if notices is not None:
+                await notices.stop()
             await close_pool(engine)
 
     app = Litestar(

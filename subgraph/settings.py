@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # The feed reads the outbox on each NOTIFY (PostgreSQL) or commit of this process, and
     # at least this often (SQLite with several workers or processes; a lost LISTEN connection).
     live_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # PostgreSQL: each worker sends one NOTIFY per burst of its outbox commits, at most one per
+    # this interval (persistence/outbox_notices.py); 0 leaves it to the trigger, per commit.
+    outbox_notify_seconds: float = Field(default=0.01, ge=0, le=1)
     # WebSocket keep-alive ("ka" for graphql-ws) and SSE heartbeat interval.
     subscription_keep_alive_seconds: float = Field(default=15.0, gt=0, le=300)
     # --- end live updates
