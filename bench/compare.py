@@ -431,17 +431,22 @@ def old_venv(sha: str, source: Path, log: Any) -> tuple[Path, list[str]]:
     return venv, freeze_differences(mine, theirs)
 
 
-def check_serve_help(build: Build) -> None:
-    """The installed CLI really takes the options the bench passes."""
-    done = subprocess.run(
-        [build.cli, "serve", "--help"],
+def run_in(build: Build, command: list[str], *, check: bool) -> subprocess.CompletedProcess[str]:
+    """`command` in the build's tree and environment (its `subgraph` first on the path)."""
+    return subprocess.run(
+        command,
         capture_output=True,
         text=True,
         timeout=60,
-        check=False,
+        check=check,
         cwd=build.root,
         env=build.env(dict(os.environ)),
     )
+
+
+def check_serve_help(build: Build) -> None:
+    """The installed CLI really takes the options the bench passes."""
+    done = run_in(build, [build.cli, "serve", "--help"], check=False)
     missing = [o for o in ("--workers", "--port", "--no-migrate") if o not in done.stdout]
     if done.returncode != 0 or missing:
         raise CompareError(
@@ -453,15 +458,8 @@ def check_serve_help(build: Build) -> None:
 
 def imported_from(build: Build) -> str:
     """Where the build's server processes will import `subgraph` from."""
-    done = subprocess.run(
-        [build.python, "-c", "import subgraph; print(subgraph.__file__)"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        cwd=build.root,
-        env=build.env(dict(os.environ)),
-    )
+    where_from = "import subgraph; print(subgraph.__file__)"
+    done = run_in(build, [build.python, "-c", where_from], check=True)
     where = Path(done.stdout.strip()).resolve()
     if build.root.resolve() not in where.parents:
         raise CompareError(f"the {build.name} build imports subgraph from {where}, not its tree")

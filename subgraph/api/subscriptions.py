@@ -33,7 +33,14 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from subgraph import service
 from subgraph.api.context import Caller, RequestContext, Services
-from subgraph.api.errors import ClientError, Forbidden, Unauthenticated, masked, request_id_of
+from subgraph.api.errors import (
+    UNAVAILABLE,
+    ClientError,
+    Forbidden,
+    Unauthenticated,
+    masked,
+    request_id_of,
+)
 from subgraph.api.info import Info
 from subgraph.api.loaders import Loaders
 from subgraph.api.types import NOT_GIVEN, OrderType, StatusArg, given
@@ -68,7 +75,7 @@ class SubscriptionLimit(ClientError):
 
 
 class SubscriptionsUnavailable(ClientError):
-    code = "SERVICE_UNAVAILABLE"
+    code = UNAVAILABLE
 
 
 class ConnectionContext(RequestContext, kw_only=True):
