@@ -30,6 +30,7 @@ CHANNEL = "order_outbox"  # the channel the relay and the live feeds LISTEN on
 # What a connection starts with to keep the outbox trigger silent (its NOTIFYs come from here).
 SILENT_OUTBOX_TRIGGER = {"orders.outbox_notify": "off"}
 _NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
+STOP_NOTICE_SECONDS = 1.0
 
 
 class OutboxNotices:
@@ -55,7 +56,10 @@ class OutboxNotices:
                 await task
         if self._owed:
             self._owed = False
-            await self._notify()
+            # Bounded: with the database away, shutting down must not wait on it.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_NOTICE_SECONDS):
+                    await self._notify()
 
     def committed(self) -> None:
         """A commit of this process wrote outbox rows (called right after it)."""
