@@ -117,6 +117,18 @@ async def seed(dsn: str, *, users: int, orders_per_user: int) -> int:
         await connection.close()
 
 
+def production_env(dsn: str, secret: str) -> dict[str, str]:
+    """The service's environment as production runs it, on `dsn`, tokens signed with `secret`
+    (quiet logs; production refuses introspection, which is off there anyway)."""
+    return {
+        "APP_ENV": "production",
+        "GRAPHQL_INTROSPECTION": "false",
+        "LOG_LEVEL": "WARNING",
+        "DATABASE_URL": dsn,
+        "JWT_SECRET_KEY": secret,
+    }
+
+
 def migrate(env: dict[str, str]) -> None:
     """`orders-subgraph migrate` against the bench database, as an operator would run it."""
     subprocess.run([cli_path(), "migrate"], env=env, check=True, capture_output=True, timeout=120)

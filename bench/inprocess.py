@@ -162,13 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = {c: max(4, int(base_counts[c] * args.scale)) for c in args.cells}
     with infra.stack() as stack:
         secret = "bench-" + stack.run_id * 8
-        env = {
-            "APP_ENV": "production",
-            "GRAPHQL_INTROSPECTION": "false",
-            "LOG_LEVEL": "WARNING",
-            "DATABASE_URL": stack.dsn,
-            "JWT_SECRET_KEY": secret,
-        }
+        env = infra.production_env(stack.dsn, secret)
         os.environ.update(env)
         os.environ.pop("RABBITMQ_URL", None)
         os.environ.pop("LIBRARY_OVERRIDES", None)

@@ -143,15 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with infra.stack() as stack:
         secret = "bench-" + stack.run_id * 8
-        os.environ.update(
-            {
-                "APP_ENV": "production",
-                "GRAPHQL_INTROSPECTION": "false",
-                "LOG_LEVEL": "WARNING",
-                "DATABASE_URL": stack.dsn,
-                "JWT_SECRET_KEY": secret,
-            }
-        )
+        os.environ.update(infra.production_env(stack.dsn, secret))
         os.environ.pop("RABBITMQ_URL", None)
         os.environ.pop("LIBRARY_OVERRIDES", None)
         infra.migrate({**os.environ})

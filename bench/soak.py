@@ -388,12 +388,8 @@ def run(config: SoakConfig) -> int:
         amqp = infra.amqp_url(vhost)
         env, port = server.server_env(
             {
-                "APP_ENV": "production",
-                "GRAPHQL_INTROSPECTION": "false",
-                "LOG_LEVEL": "WARNING",
-                "DATABASE_URL": cluster.dsn(DATABASE),
+                **infra.production_env(cluster.dsn(DATABASE), secret),
                 "RABBITMQ_URL": amqp,
-                "JWT_SECRET_KEY": secret,
                 "SHUTDOWN_TIMEOUT_SECONDS": str(SHUTDOWN_TIMEOUT),
             }
         )

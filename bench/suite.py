@@ -70,12 +70,7 @@ class Run:
 
     def service_env(self) -> dict[str, str]:
         env = {
-            "APP_ENV": "production",
-            # Production refuses to start with introspection on; it is off there anyway.
-            "GRAPHQL_INTROSPECTION": "false",
-            "LOG_LEVEL": "WARNING",
-            "DATABASE_URL": self.stack.dsn,
-            "JWT_SECRET_KEY": self.secret,
+            **infra.production_env(self.stack.dsn, self.secret),
             "DB_POOL_MAX_SIZE": str(self.config.pool_size),
         }
         if self.stack.amqp_url:

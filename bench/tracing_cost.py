@@ -119,16 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in list(os.environ):
             if name.startswith("OTEL_"):
                 del os.environ[name]
-        os.environ.update(
-            {
-                "APP_ENV": "production",
-                "GRAPHQL_INTROSPECTION": "false",
-                "LOG_LEVEL": "WARNING",
-                "DATABASE_URL": stack.dsn,
-                "JWT_SECRET_KEY": secret,
-                "METRICS_ENABLED": "false",
-            }
-        )
+        os.environ.update({**infra.production_env(stack.dsn, secret), "METRICS_ENABLED": "false"})
         os.environ.pop("RABBITMQ_URL", None)
         infra.migrate({**os.environ})
         top = asyncio.run(infra.seed(stack.dsn, users=2000, orders_per_user=10))
