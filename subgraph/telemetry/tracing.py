@@ -24,16 +24,26 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
     from opentelemetry.trace import Tracer
 
     from subgraph.settings import Settings
 
 logger = logging.getLogger("subgraph.telemetry")
+
+
+class TracerProvider(Protocol):
+    """What this module uses of a provider: the SDK's, or `overrides/light_spans.py`'s."""
+
+    def get_tracer(self, instrumenting_module_name: str) -> Tracer: ...
+    def add_span_processor(self, processor: Any) -> None: ...
+    def force_flush(self, timeout_millis: int = 30000) -> bool: ...
+    def shutdown(self) -> None: ...
+
 
 SERVICE_NAME = "orders-subgraph"
 TRACER_NAME = "subgraph"
@@ -61,11 +71,12 @@ def configure(settings: Settings) -> bool:
     if not requested(settings):
         return False
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
 
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": settings.otel_service_name or SERVICE_NAME}),
-        sampler=sampler(settings),
+    provider = new_provider(
+        Resource.create({"service.name": settings.otel_service_name or SERVICE_NAME}),
+        sampler(settings),
+        # The console exporter prints the SDK's own spans (`to_json`).
+        light=settings.override("light_spans") and settings.otel_traces_exporter != "console",
     )
     provider.add_span_processor(_batch_processor(settings, _exporter(settings)))
     atexit.register(provider.shutdown)
@@ -79,6 +90,20 @@ def configure(settings: Settings) -> bool:
     return True
 
 
+def new_provider(resource: Any = None, sampler: Any = None, *, light: bool) -> TracerProvider:
+    """A tracer provider: the SDK's, or with `light` the `light_spans` override's."""
+    from opentelemetry.sdk.resources import Resource
+
+    resource = resource if resource is not None else Resource.create({})
+    if light:
+        from subgraph.overrides.light_spans import LightTracerProvider
+
+        return LightTracerProvider(resource, sampler)
+    from opentelemetry.sdk.trace import TracerProvider as SdkProvider
+
+    return SdkProvider(resource=resource, sampler=sampler)
+
+
 def activate(provider: TracerProvider) -> None:
     """Trace with `provider` from now on (tests pass one with an in-memory exporter)."""
     global ACTIVE, _provider, _tracer, _api
@@ -88,7 +113,7 @@ def activate(provider: TracerProvider) -> None:
     _provider = provider
     _tracer = provider.get_tracer(TRACER_NAME)
     if not isinstance(trace.get_tracer_provider(), type(provider)):
-        trace.set_tracer_provider(provider)
+        trace.set_tracer_provider(provider)  # type: ignore[arg-type] # both are API providers
     ACTIVE = True
 
 
@@ -281,7 +306,7 @@ def broker_middleware() -> Any | None:
         return None
     from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 
-    return RabbitTelemetryMiddleware(tracer_provider=_provider)
+    return RabbitTelemetryMiddleware(tracer_provider=_provider)  # type: ignore[arg-type]
 
 
 def trace_ids() -> tuple[str, str] | None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import asyncpg
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from subgraph.settings import Settings
 from subgraph.telemetry import tracing
 from tests.support import bearer, gql
 
@@ -22,7 +22,8 @@ TRACEPARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
+    # The SDK's spans with LIBRARY_OVERRIDES=none, the `light_spans` override's otherwise.
+    provider = tracing.new_provider(light=Settings().override("light_spans"))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing.activate(provider)
     try:
