@@ -74,12 +74,24 @@ def _role(process: psutil.Process) -> str:
 
 
 def cpu_by_process(server: Server) -> dict[int, tuple[str, float]]:
-    """CPU seconds so far of every server process, PostgreSQL backend and RabbitMQ process."""
+    """CPU seconds so far of every server process, PostgreSQL backend and RabbitMQ process.
+
+    A worker's is split: its event loop's thread (keyed by its pid), and its other threads
+    together (keyed by minus its pid: the span exporter, asyncio's executor, aiosqlite...).
+    """
     seen: dict[int, tuple[str, float]] = {}
     for process in server.processes():
         with contextlib.suppress(psutil.Error):
+            role = _role(process)
             times = process.cpu_times()
-            seen[process.pid] = (_role(process), times.user + times.system)
+            total = times.user + times.system
+            if role.startswith("worker"):
+                loop = sum(
+                    t.user_time + t.system_time for t in process.threads() if t.id == process.pid
+                )
+                seen[-process.pid] = (f"{role} threads", total - loop)
+                total = loop
+            seen[process.pid] = (role, total)
     for process in psutil.process_iter(["name"]):
         name = process.info["name"] or ""
         group = "postgres" if name.startswith("postgres") else None
