@@ -89,7 +89,7 @@ def cpu_by_process(server: Server) -> dict[int, tuple[str, float]]:
                 loop = sum(
                     t.user_time + t.system_time for t in process.threads() if t.id == process.pid
                 )
-                seen[-process.pid] = (f"{role} threads", total - loop)
+                seen[-process.pid] = (f"{role} threads", max(total - loop, 0.0))
                 total = loop
             seen[process.pid] = (role, total)
     for process in psutil.process_iter(["name"]):

@@ -4,8 +4,10 @@ The SDK's span takes a lock on every call, validates every attribute into a `Bou
 (another lock), calls its processors through a `SynchronousMultiSpanProcessor` and records
 tracer metrics. A request's three spans (the HTTP request, the GraphQL operation, one
 statement), started, made current and ended in a loop, cost 111 us with the SDK and 22 us with
-these. Served (`python -m bench.processes`, getOrder, tracing every span): the event loop's CPU
-per request added by tracing went from ~110 us to ~60 us. These spans implement the API's
+these. Served, getOrder exporting every span, 6 rounds alternating with tracing off and with
+the SDK's spans (`bench/results/processes-2026-12-08-light-spans.json`): req/s 0.868x of tracing
+off against 0.754x with the SDK's spans (1.15x between them), the workers' CPU per request
+0.86x of the SDK's. These spans implement the API's
 `Span` (so FastStream's middleware, `use_span` and the propagators take them) and offer what
 the SDK's `ReadableSpan` offers its readers: the batch processor, the OTLP exporters (ours in
 `otlp_spans` and the SDK's), the in-memory exporter.
