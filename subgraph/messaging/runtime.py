@@ -111,7 +111,9 @@ class Messaging:
     async def _run(self) -> None:
         broker = make_broker(self.settings, url=self.url)
         publisher = EventPublisher(
-            broker, timeout_seconds=self.settings.rabbitmq_publish_timeout_seconds
+            broker,
+            timeout_seconds=self.settings.rabbitmq_publish_timeout_seconds,
+            direct=self.settings.override("relay_publish"),
         )
         if self.consume:
             add_inventory_consumer(broker, lambda: UnitOfWork(self.engine))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from aio_pika.exceptions import DeliveryError, PublishError
 from faststream.rabbit import RabbitBroker
@@ -38,11 +39,22 @@ class EventPublisher:
     """Publishes outbox rows to the `orders` exchange, one publisher per routing key.
 
     Every message is persistent, mandatory (an unroutable message is returned and counts as a
-    failure) and waits for the broker's confirm, bounded by the publish timeout.
+    failure) and waits for the broker's confirm, bounded by the publish timeout. With `direct`
+    (the `relay_publish` override) and tracing off, the same message goes out through aiormq's
+    channel, past FastStream's publish layers.
     """
 
-    def __init__(self, broker: RabbitBroker, *, timeout_seconds: float) -> None:
+    def __init__(
+        self, broker: RabbitBroker, *, timeout_seconds: float, direct: bool = False
+    ) -> None:
         self.timeout_seconds = timeout_seconds
+        self.direct: Callable[[OutboxMessage], Awaitable[None]] | None = None
+        if direct:
+            from subgraph.overrides.relay_publish import DirectPublish
+
+            self.direct = DirectPublish(
+                broker, content_type=CONTENT_TYPE, timeout_seconds=timeout_seconds
+            )
         self.publishers: dict[str, RabbitPublisher] = {
             event_type: broker.publisher(
                 exchange=ORDERS_EXCHANGE,
@@ -65,6 +77,10 @@ class EventPublisher:
         if publisher is None:
             raise PublishFailed(f"no publisher for event type {message.event_type!r}")
         try:
+            if self.direct is not None and not tracing.ACTIVE:
+                async with asyncio.timeout(self.timeout_seconds):
+                    await self.direct(message)
+                return
             # Observability: the publish span joins the trace of the writing transaction.
             with tracing.continuing(message.trace_context):
                 # The outer bound also covers waiting for a reconnecting channel, which the
