@@ -9,8 +9,11 @@ the properties are built once per event as FastStream would build them, and
 `basic_publish(..., wait=False)` releases the lock as soon as the frames are queued, so a
 batch's frames go out together; each publish still waits for the broker's confirm.
 
-Measured with 100 publishes in flight (4,000 events, confirms on, one process): 0.55-0.62x the
-CPU per event of FastStream's publisher (/tmp-free: the relay bench in docs/performance.md).
+Measured: 100 publishes in flight, confirms on, in one process, 0.55-0.62x the CPU per event of
+FastStream's publisher; served under placeOrder (`python -m bench.processes`, 4 rounds
+alternating with this override off, `bench/results/processes-2026-12-08-relay-publish.json`)
+the messaging process's CPU per placed order 0.711x (0.683..0.811), RabbitMQ's 0.898x, and
+placeOrder's req/s 1.064x (1.029..1.128).
 
 Only public APIs are called (FastStream's `broker.declare_exchange`, aio-pika's
 `Exchange.channel.get_underlay_channel()`, aiormq's `Channel.basic_publish` and
