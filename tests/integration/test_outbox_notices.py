@@ -110,7 +110,9 @@ async def test_a_burst_of_commits_is_announced_by_a_few_notices_the_last_after_t
     # One at the first commit, then at most one per interval: far fewer than 100.
     allowed = 2 + (last_commit - started) / INTERVAL
     assert 1 <= len(listener.arrivals) <= allowed, (len(listener.arrivals), allowed)
-    assert notices.sent == len(listener.arrivals)
+    # Each notice counted arrived; one more may have: a notice cancelled by `stop` while in
+    # flight may have reached PostgreSQL uncounted, and `stop` then sends the one it owes.
+    assert notices.sent <= len(listener.arrivals) <= notices.sent + 1
     # Every row was announced within the interval (plus a round trip) of its commit.
     assert listener.arrivals[-1] - last_commit < INTERVAL + 1.0
 
