@@ -67,6 +67,12 @@ def exit_now_done(code: int, grace: float = LINGERING_THREAD_GRACE_SECONDS) -> N
     if not lingering:
         raise SystemExit(code)
     logger.warning("exiting with threads still running: %s", ", ".join(lingering))
+    exit_immediately(code)
+
+
+def exit_immediately(code: int) -> NoReturn:
+    """End the process now: the exit handlers run and the logs are flushed, but no thread or
+    event loop is waited for (what was still running has been given up on already)."""
     import atexit
 
     atexit._run_exitfuncs()  # what the interpreter would run at exit (telemetry flushes)

@@ -31,6 +31,7 @@ logger = logging.getLogger("subgraph.messaging")
 BrokerState = Literal["disabled", "connecting", "connected", "another process"]
 STOP_GRACE_SECONDS = 5.0
 POOL_CLOSE_SECONDS = 5.0
+LEFTOVER_TASKS_SECONDS = 5.0
 
 
 class Messaging:
@@ -248,6 +249,28 @@ async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool)
         # SIGTERM after this point would be swallowed by a loop that no longer runs.
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        # asyncio.run then cancels every task left and waits for each without a bound: once a
+        # killed `serve`'s messaging process waited there for good on a library's task that
+        # ignored its cancellation. Our work is done by now, so such a task is left behind.
+        stuck = await cancel_leftover_tasks(LEFTOVER_TASKS_SECONDS)
+        if stuck:
+            from subgraph.parent_death import exit_immediately
+
+            logger.warning("messaging: exiting without tasks that ignored cancellation: %s", stuck)
+            exit_immediately(0)
+
+
+async def cancel_leftover_tasks(seconds: float) -> list[str]:
+    """Cancel every other task of this loop and wait up to `seconds` for them to end; return
+    those still running (each named by its task and coroutine)."""
+    current = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    for task in left:
+        task.cancel()
+    if not left:
+        return []
+    _, pending = await asyncio.wait(left, timeout=seconds)
+    return sorted(f"{t.get_name()} ({t.get_coro()!r})" for t in pending)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
