@@ -14,9 +14,19 @@ RABBITMQ_NAMES = frozenset({"beam.smp", "erl_child_setup", "epmd", "inet_gethost
 GROUPS = ("server", "postgres", "rabbitmq", "loadgen", "bench", "other")
 
 
-def _cpu(p: psutil.Process) -> float:
+def cpu_seconds(p: psutil.Process) -> float:
+    """CPU seconds the process has used so far, user and system."""
     times = p.cpu_times()
     return float(times.user + times.system)
+
+
+def service_group(name: str) -> str | None:
+    """The server a process belongs to, by its name: `postgres`, `rabbitmq`, or None."""
+    if name.startswith("postgres"):
+        return "postgres"
+    if name in RABBITMQ_NAMES:
+        return "rabbitmq"
+    return None
 
 
 def _busy_seconds() -> float:
@@ -47,12 +57,7 @@ class CpuMeter:
             return "server"
         if p.pid == self._me:
             return "bench"
-        name = p.info.get("name") or ""  # type: ignore[attr-defined]
-        if name.startswith("postgres"):
-            return "postgres"
-        if name in RABBITMQ_NAMES:
-            return "rabbitmq"
-        return None
+        return service_group(p.info.get("name") or "")  # type: ignore[attr-defined]
 
     def snapshot(self) -> Snapshot:
         server = self._server_pids()
@@ -62,7 +67,7 @@ class CpuMeter:
             if group is None:
                 continue
             with contextlib.suppress(psutil.Error):
-                by_pid[p.pid] = (group, _cpu(p))
+                by_pid[p.pid] = (group, cpu_seconds(p))
         return Snapshot(at=time.monotonic(), busy=_busy_seconds(), by_pid=by_pid)
 
     @staticmethod

@@ -36,7 +36,7 @@ import asyncpg
 import psutil
 
 from bench import infra
-from bench.cpu import RABBITMQ_NAMES
+from bench.cpu import cpu_seconds, service_group
 from bench.relay import RelayWatcher
 from bench.server import Server, serve, server_env
 from bench.suite import CELLS, Config, Run
@@ -83,8 +83,7 @@ def cpu_by_process(server: Server) -> dict[int, tuple[str, float]]:
     for process in server.processes():
         with contextlib.suppress(psutil.Error):
             role = _role(process)
-            times = process.cpu_times()
-            total = times.user + times.system
+            total = cpu_seconds(process)
             if role.startswith("worker"):
                 loop = sum(
                     t.user_time + t.system_time for t in process.threads() if t.id == process.pid
@@ -93,13 +92,10 @@ def cpu_by_process(server: Server) -> dict[int, tuple[str, float]]:
                 total = loop
             seen[process.pid] = (role, total)
     for process in psutil.process_iter(["name"]):
-        name = process.info["name"] or ""
-        group = "postgres" if name.startswith("postgres") else None
-        group = "rabbitmq" if name in RABBITMQ_NAMES else group
+        group = service_group(process.info["name"] or "")
         if group and process.pid not in seen:
             with contextlib.suppress(psutil.Error):
-                times = process.cpu_times()
-                seen[process.pid] = (group, times.user + times.system)
+                seen[process.pid] = (group, cpu_seconds(process))
     return seen
 
 
