@@ -76,7 +76,6 @@ class LightSpan(trace.Span):
         "_attributes",
         "_events",
         "_name",
-        "_processors",
         "_status",
         "_tracer",
         "context",

@@ -21,7 +21,7 @@ Only public APIs are called (FastStream's `broker.declare_exchange`, aio-pika's
 publisher sends: the same properties (content type, persistent delivery, message id,
 correlation id, type, app id, timestamp, no headers), the same body, the same outcomes
 (aiormq raises the `DeliveryError` and `PublishError` aio-pika re-exports).
-`tests/overrides/test_relay_publish.py` publishes one event each way and compares them as a
+`tests/messaging/test_relay_publish.py` publishes one event each way and compares them as a
 consumer receives them. With tracing on, events go through FastStream's publisher, whose
 middleware makes the publish span and puts `traceparent` in the headers. Switch:
 LIBRARY_OVERRIDES name `relay_publish`; off, every event goes through FastStream's publisher.
