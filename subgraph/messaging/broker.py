@@ -42,6 +42,10 @@ def make_broker(settings: Settings, *, url: str | None = None) -> RabbitBroker:
     Returned mandatory messages raise instead of counting as delivered, and the documented
     server address is the configured public one, never the connection URL with credentials.
     """
+    if settings.override("amqp_writes"):
+        from subgraph.overrides import amqp_writes
+
+        amqp_writes.install()  # before any connection: the ones opened from now on join writes
     if url is None:
         url = settings.rabbitmq_url.get_secret_value() if settings.rabbitmq_url else OFFLINE_URL
     return RabbitBroker(

@@ -25,6 +25,7 @@ OVERRIDES: dict[str, str] = {
     "metrics_batches": "request metrics counted in the process, written to Prometheus in batches",
     "socket_per_worker": "each uvicorn worker listens on a SO_REUSEPORT socket of its own",
     "relay_publish": "the relay publishes through aiormq's channel, past FastStream's layers",
+    "amqp_writes": "AMQP frames already queued go to RabbitMQ's socket in one write",
     "light_spans": "spans of our own (the OpenTelemetry API's) read by the SDK's processors",
     "otlp_spans": "spans exported over OTLP/HTTP encoded straight to bytes, repeated parts cached",
 }
