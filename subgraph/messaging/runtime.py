@@ -16,6 +16,7 @@ from typing import Any, Literal
 from faststream.rabbit import RabbitBroker
 from piccolo.engine.base import Engine
 
+from subgraph.heap import freeze_startup_objects
 from subgraph.messaging.broker import declare_topology, make_broker
 from subgraph.messaging.inventory import add_inventory_consumer
 from subgraph.messaging.publisher.events import EventPublisher
@@ -215,6 +216,7 @@ async def run_until_signalled(settings: Settings, *, relay: bool, consume: bool)
     # consumer's few statements are then planned afresh too (~0.1 ms each), at its low rate.
     engine = make_engine(settings, server_settings=CLAIM_PLANNER_SETTINGS if relay else None)
     await open_pool(engine, settings)
+    freeze_startup_objects()  # full collections then skip start-up's objects (subgraph/heap)
     sampling = telemetry.start(settings, engine)  # observability: pool gauges
     messaging = Messaging(settings, engine, relay=relay, consume=consume)
     messaging.start()

@@ -28,7 +28,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from subgraph import parent_death
+from subgraph import heap, parent_death
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -104,6 +104,11 @@ class GracefulServer(uvicorn.Server):
         if self.config.workers > 1:
             parent_death.die_with_parent()  # a worker: SIGTERM when `serve` exits
         super().run(sockets)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:  # started: the app's lifespan built what it keeps
+            heap.freeze_startup_objects()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._captured_signals.append(sig)
