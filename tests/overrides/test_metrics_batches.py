@@ -3,6 +3,7 @@ request gives, and are written by the time nothing is in flight or a scrape rend
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
@@ -75,6 +76,20 @@ def test_a_batch_writes_the_samples_each_request_would_have_written() -> None:
     assert served(operation)["orders_graphql_requests_total,outcome=ok,type=query"] == len(
         DURATIONS
     )
+
+
+async def test_an_idle_process_writes_shortly_after_its_last_operation_not_at_once() -> None:
+    operation = f"Idle{uuid.uuid4().hex}"
+    batches = Batches(clock=Clock(), idle_flush_seconds=0.05)
+    for seconds in DURATIONS:
+        batches.started()
+        batches.record(operation, "query", "ok", seconds)  # nothing in flight after each
+    assert served(operation) == {}  # one write for all of them, from the event loop
+    for _ in range(500):  # 5 s at most
+        if served(operation):
+            break
+        await asyncio.sleep(0.01)
+    assert served(operation) == each_observed(operation)
 
 
 def test_a_busy_process_writes_once_flush_seconds_have_passed() -> None:

@@ -273,9 +273,16 @@ async def test_any_worker_s_scrape_counts_the_requests_of_every_worker_and_the_m
     unauthenticated = {**labels, "outcome": "UNAUTHENTICATED"}
     async with httpx.AsyncClient(base_url=served.url, timeout=10) as client:
         await client.post("/graphql", json={"query": COUNTED})
-    scrapes = _scrapes(served.url, 6)
     (count_before,) = before
-    counts = {_sample(t, "orders_graphql_requests_total", **labels) for t in scrapes}
+    # A worker writes its counts within 50 ms of going idle (overrides/metrics_batches.py).
+    deadline = time.monotonic() + 5
+    while True:
+        scrapes = _scrapes(served.url, 6)
+        counts = {_sample(t, "orders_graphql_requests_total", **labels) for t in scrapes}
+        refused = {_sample(t, "orders_graphql_requests_total", **unauthenticated) for t in scrapes}
+        if (counts, refused) == ({count_before + 20}, {1.0}) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
     assert counts == {count_before + 20}  # every worker's scrape counts both workers' requests
     assert {_sample(t, "orders_graphql_requests_total", **unauthenticated) for t in scrapes} == {
         1.0
