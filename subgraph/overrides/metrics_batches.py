@@ -23,6 +23,7 @@ and `_buckets` (each a value with `inc`), the only way to add n observations at 
 LIBRARY_OVERRIDES name `metrics_batches`; off, every operation writes its counter and
 histogram itself (`metrics.observe_request`).
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -77,7 +77,8 @@ class SpanEncoder:
 
     def __init__(self) -> None:
         self._attributes: dict[tuple[str, type, object], bytes] = {}
-        self._names: dict[str, bytes] = {}
+        self._heads: dict[tuple[str, object], bytes] = {}
+        self._tails: dict[tuple[object, ...], bytes] = {}
         self._headers: dict[tuple[int, int], tuple[tuple[bytes, ...], object]] = {}
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
@@ -153,12 +154,9 @@ class SpanEncoder:
         assert context is not None
         if context.trace_state:
             raise Unsupported("trace state")
-        name = self._names.get(span.name)
-        if name is None:
-            name = _field(b"\x2a", span.name.encode())
-            if len(self._names) >= _CACHED:
-                self._names.clear()
-            self._names[span.name] = name
+        # A span's fields in field-number order: its ids, its parent's, then the name and kind
+        # (`head`, the same for every span of that name), the times, then the attributes, the
+        # status and the flags (`tail`, the same for every span that carries the same ones).
         parts = [
             b"\x0a\x10",
             context.trace_id.to_bytes(16, "big"),
@@ -166,24 +164,50 @@ class SpanEncoder:
             context.span_id.to_bytes(8, "big"),
         ]
         parent = span.parent
-        flags = _HAS_IS_REMOTE
+        remote = False
         if parent is not None:
             parts.append(b"\x22\x08")
             parts.append(parent.span_id.to_bytes(8, "big"))
-            if parent.is_remote:
-                flags |= _IS_REMOTE
-        parts.append(name)
-        parts.append(b"\x30" + _varint(span.kind.value + 1))  # the proto's kinds start at 1
+            remote = parent.is_remote
+        name, kind = span.name, span.kind
+        head = self._heads.get((name, kind))
+        if head is None:
+            head = _field(b"\x2a", name.encode()) + b"\x30" + _varint(kind.value + 1)
+            if len(self._heads) >= _CACHED:
+                self._heads.clear()
+            self._heads[name, kind] = head  # the proto's kinds start at 1
+        parts.append(head)
         start, end = span.start_time, span.end_time
         if start:
             parts.append(b"\x39" + _FIXED64(start))
         if end:
             parts.append(b"\x41" + _FIXED64(end))
         attributes = span.attributes
-        if attributes:
-            attribute = self._attribute
-            parts.extend([attribute(k, v) for k, v in attributes.items()])
         status = span.status
+        # The values' types are part of the key: 1, 1.0 and True are equal, but not encoded
+        # alike.
+        tail_key = (
+            tuple(attributes.items()) if attributes else (),
+            tuple(map(type, attributes.values())) if attributes else (),
+            None if status is None else (status.status_code, status.description),
+            remote,
+        )
+        try:
+            tail = self._tails.get(tail_key)
+        except TypeError:  # an unhashable attribute value (a sequence)
+            raise Unsupported("unhashable attribute") from None
+        if tail is None:
+            tail = self._tail(attributes, status, remote)
+            if len(self._tails) >= _CACHED:
+                self._tails.clear()
+            self._tails[tail_key] = tail
+        parts.append(tail)
+        return b"".join(parts)
+
+    def _tail(self, attributes: Any, status: Any, remote: bool) -> bytes:
+        parts: list[bytes] = []
+        if attributes:
+            parts.extend(self._attribute(k, v) for k, v in attributes.items())
         if status is not None:
             body = b""
             if status.description:
@@ -192,7 +216,7 @@ class SpanEncoder:
             if code:
                 body += b"\x18" + _varint(code)
             parts.append(_field(b"\x7a", body))
-        parts.append(b"\x85\x01" + _FIXED32(flags))
+        parts.append(b"\x85\x01" + _FIXED32(_HAS_IS_REMOTE | (_IS_REMOTE if remote else 0)))
         return b"".join(parts)
 
 

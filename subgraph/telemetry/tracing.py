@@ -207,8 +207,13 @@ def _batch_processor(settings: Settings, exporter: SpanExporter) -> Any:
     queue_size = settings.otel_bsp_max_queue_size or 2048
 
     class CountingProcessor(BatchSpanProcessor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # The SDK's queue, to count what a full one drops (looked up once, not per span).
+            self._pending = getattr(getattr(self, "_batch_processor", None), "_queue", None)
+
         def on_end(self, span: ReadableSpan) -> None:
-            queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
+            queue = self._pending
             if queue is not None and len(queue) >= queue_size:
                 metrics.spans_dropped("queue_full", 1)
             super().on_end(span)

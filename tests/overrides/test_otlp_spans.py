@@ -71,6 +71,20 @@ def test_bytes_are_the_sdk_encoders() -> None:
     assert encoder.encode(batch) == encode_spans(batch).SerializePartialToString()  # cached
 
 
+def test_equal_values_of_different_types_are_each_encoded_as_the_sdk_does() -> None:
+    # 1, 1.0 and True are equal (and hash alike), but an int, a double and a bool on the wire;
+    # spans alike in everything else share their cached parts only when the types agree.
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(sampler=sampling.ALWAYS_ON)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("subgraph")
+    for value in (1, True, 1.0, 1, 0, False, 0.0):
+        with tracer.start_as_current_span("same", attributes={"v": value}):
+            pass
+    batch = list(memory.get_finished_spans())
+    assert SpanEncoder().encode(batch) == encode_spans(batch).SerializePartialToString()
+
+
 def test_the_exporter_sends_them(collector: Collector) -> None:
     exporter = FastOTLPSpanExporter(endpoint=collector.endpoint + "/v1/traces", timeout=5)
     batch = spans()

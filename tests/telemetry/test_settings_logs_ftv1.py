@@ -124,13 +124,16 @@ def test_an_unreachable_collector_neither_slows_nor_fails_requests_and_drops_are
                 slowest = max(slowest, time.monotonic() - started)
                 assert response.json() == {"data": {"getOrders": []}}
             assert slowest < 0.5  # never waits for the 1 s export timeout
-            dropped = 0.0
+            dropped: dict[str, float] = {}
             while time.monotonic() < deadline and not dropped:
                 for line in client.get("/metrics").text.splitlines():
                     if line.startswith("orders_trace_spans_dropped_total{"):
-                        dropped += float(line.rsplit(" ", 1)[1])
+                        reason = line.split('reason="', 1)[1].split('"', 1)[0]
+                        dropped[reason] = float(line.rsplit(" ", 1)[1])
                 time.sleep(0.2)
-        assert dropped > 0
+        # 200 spans against a queue of 16 that a dead collector never empties: the full queue
+        # dropped some as they ended.
+        assert dropped.get("queue_full", 0) > 0, dropped
     finally:
         process.terminate()
         process.wait(timeout=20)
