@@ -278,4 +278,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from bench.compare import signals_interrupt
+
+    with signals_interrupt():  # SIGTERM cleans up (servers, databases) as Ctrl-C does
+        raise SystemExit(main())

@@ -199,4 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from bench.compare import signals_interrupt
+
+    with signals_interrupt():  # SIGTERM stops the server it started, as Ctrl-C does
+        sys.exit(main())

@@ -197,3 +197,17 @@ async def eventually(check: Any, seconds: float = WAIT, interval: float = 0.1) -
             if result:
                 return result
             await asyncio.sleep(interval)
+
+
+@pytest.fixture
+async def queue(rabbit_vhost: str) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
+    """An exclusive queue bound to `orders` for order.placed only, in the test's vhost."""
+    connection = await aio_pika.connect(rabbit_vhost, timeout=10)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange("orders", durable=True, type="topic")
+    bound = await channel.declare_queue(exclusive=True)
+    await bound.bind(exchange, routing_key="order.placed")
+    try:
+        yield bound
+    finally:
+        await connection.close()

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import aio_pika
 import pytest
 from aiormq.abc import ChannelFrame
 
-from subgraph.messaging.broker import ORDERS_EXCHANGE, declare_topology, make_broker
+from subgraph.messaging.broker import declare_topology, make_broker
 from subgraph.messaging.publisher.events import EventPublisher
 from subgraph.overrides import amqp_writes
 from subgraph.overrides.amqp_writes import JoiningFrameGenerator
@@ -98,19 +98,6 @@ def joining() -> Iterator[None]:
         yield
     finally:
         amqp_writes.uninstall()
-
-
-@pytest.fixture
-async def queue(rabbit_vhost: str) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
-    connection = await aio_pika.connect(rabbit_vhost, timeout=10)
-    channel = await connection.channel()
-    exchange = await channel.declare_exchange(ORDERS_EXCHANGE.name, durable=True, type="topic")
-    bound = await channel.declare_queue(exclusive=True)
-    await bound.bind(exchange, routing_key="order.placed")
-    try:
-        yield bound
-    finally:
-        await connection.close()
 
 
 def event(n: int) -> OutboxMessage:

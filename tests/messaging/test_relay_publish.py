@@ -14,7 +14,7 @@ import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker
 
-from subgraph.messaging.broker import ORDERS_EXCHANGE, declare_topology, make_broker
+from subgraph.messaging.broker import declare_topology, make_broker
 from subgraph.messaging.publisher.events import EventPublisher, Unroutable
 from subgraph.overrides.relay_publish import DirectPublish
 from subgraph.persistence.outbox import OutboxMessage
@@ -61,20 +61,6 @@ async def broker(rabbit_vhost: str) -> AsyncIterator[RabbitBroker]:
         yield broker
     finally:
         await broker.stop()
-
-
-@pytest.fixture
-async def queue(rabbit_vhost: str) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
-    """An exclusive queue bound to `orders` for order.placed only."""
-    connection = await aio_pika.connect(rabbit_vhost, timeout=10)
-    channel = await connection.channel()
-    exchange = await channel.declare_exchange(ORDERS_EXCHANGE.name, durable=True, type="topic")
-    bound = await channel.declare_queue(exclusive=True)
-    await bound.bind(exchange, routing_key="order.placed")
-    try:
-        yield bound
-    finally:
-        await connection.close()
 
 
 async def _get(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomingMessage:
