@@ -28,7 +28,7 @@ builds one per connection, by that name, when the connection starts), its `queue
 class attribute `aiormq.connection.Connection.FRAME_BUFFER_SIZE` (the write queue's size, read
 when a connection is built).
 Installed for the process by `install()` before its broker connects (messaging/broker.py).
-`tests/overrides/test_amqp_writes.py` checks the joins against the queue and publishes through
+`tests/messaging/test_amqp_writes.py` checks the joins against the queue and publishes through
 a real RabbitMQ with confirms. Switch: LIBRARY_OVERRIDES name `amqp_writes`; off, aiormq
 writes each payload as it comes.
 """

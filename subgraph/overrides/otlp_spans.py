@@ -172,10 +172,11 @@ class SpanEncoder:
         name, kind = span.name, span.kind
         head = self._heads.get((name, kind))
         if head is None:
+            # The proto's kinds start at 1.
             head = _field(b"\x2a", name.encode()) + b"\x30" + _varint(kind.value + 1)
             if len(self._heads) >= _CACHED:
                 self._heads.clear()
-            self._heads[name, kind] = head  # the proto's kinds start at 1
+            self._heads[name, kind] = head
         parts.append(head)
         start, end = span.start_time, span.end_time
         if start:

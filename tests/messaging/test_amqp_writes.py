@@ -26,8 +26,8 @@ def plain(payload: bytes) -> ChannelFrame:
 
 
 async def handed_over(frames: list[ChannelFrame]) -> list[ChannelFrame]:
-    """What the writer is handed for `frames` queued before it looks, and the queue's count of
-    unfinished items after (aiormq's writer would write each handed-over payload once)."""
+    """What the writer is handed for `frames` queued before it looks (aiormq's writer writes
+    each handed-over payload once); every frame taken from the queue is marked done."""
     queue: asyncio.Queue[ChannelFrame] = asyncio.Queue()
     for frame in frames:
         queue.put_nowait(frame)
